@@ -1,0 +1,28 @@
+# lvs.ipvs — one command to set up and test everything, one to see it work.
+.PHONY: setup test unit lab sanity demo clean
+
+PYTEST := .venv/bin/pytest
+
+setup:
+	scripts/setup.sh
+
+## Everything: unit tests, lab tests in UML guests (real IPVS kernel), collection checks, sanity.
+test: setup
+	$(PYTEST) tests
+	scripts/sanity.sh
+
+unit: setup
+	$(PYTEST) tests/unit
+
+lab: setup
+	$(PYTEST) tests -m lab
+
+sanity: setup
+	scripts/sanity.sh
+
+## Boot the lab and build a NAT and a DR service with the modules; show traffic alternating.
+demo: setup
+	.venv/bin/python -m lab run --timeout 300 -- .venv/bin/python -m lab.demo
+
+clean:
+	rm -rf .lab .collections .pytest_cache

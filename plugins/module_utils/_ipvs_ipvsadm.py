@@ -1,0 +1,226 @@
+# -*- coding: utf-8 -*-
+# Copyright: lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ipvsadm text codec: ``ipvsadm-save -n`` text <-> canonical table; ops -> ipvsadm lines.
+
+PRIVATE to the lvs.ipvs collection: no compatibility promise for anything here.
+
+Pure: no I/O. ``render_save`` reproduces ``ipvsadm-save -n`` byte for byte (which drops
+real-server thresholds, as ipvsadm does); ``render_restore`` keeps them (``-x``/``-y``), so
+its output restores the whole table with ``ipvsadm-restore``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import typing as t
+
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
+    DEFAULT_PERSISTENCE_TIMEOUT,
+    IPVSValidationError,
+    default_netmask,
+    normalize_table,
+    sort_table,
+)
+from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_plan as plan_ops
+
+_PROTO_OPTS = {"tcp": "-t", "udp": "-u", "sctp": "--sctp-service"}
+_FWD_OPTS = {"nat": "-m", "dr": "-g", "tunnel": "-i"}
+
+_SERVICE_OPTS = {"-t": "tcp", "--tcp-service": "tcp", "-u": "udp", "--udp-service": "udp", "--sctp-service": "sctp"}
+_FWD_BY_OPT = {"-m": "nat", "--masquerading": "nat", "-g": "dr", "--gatewaying": "dr", "-i": "tunnel", "--ipip": "tunnel"}
+_VALUE_OPTS = {
+    "-s": "scheduler", "--scheduler": "scheduler",
+    "-M": "persistence_netmask", "--netmask": "persistence_netmask",
+    "--pe": "persistence_engine",
+    "-b": "scheduler_flags", "--sched-flags": "scheduler_flags",
+    "-w": "weight", "--weight": "weight",
+    "-x": "upper_threshold", "--u-threshold": "upper_threshold",
+    "-y": "lower_threshold", "--l-threshold": "lower_threshold",
+    "--tun-type": "tunnel_type",
+    "--tun-port": "tunnel_port",
+}
+_CSUM_OPTS = {"--tun-nocsum": "nocsum", "--tun-csum": "csum", "--tun-remcsum": "remcsum"}
+_COMMANDS = {"-A": "add-service", "--add-service": "add-service", "-a": "add-server", "--add-server": "add-server",
+             "-E": "add-service", "--edit-service": "add-service", "-e": "add-server", "--edit-server": "add-server"}
+
+
+def _hostport(address: str, port: int) -> str:
+    return "%s:%d" % ("[%s]" % address if ":" in address else address, port)
+
+
+def service_args(svc: t.Mapping[str, t.Any]) -> str:
+    """The service selector: ``-t 10.0.0.1:80`` or ``-f 1 -6``."""
+    if svc.get("fwmark") is not None:
+        return "-f %d%s" % (svc["fwmark"], " -6" if svc["family"] == "ipv6" else "")
+    return "%s %s" % (_PROTO_OPTS[svc["protocol"]], _hostport(svc["address"], svc["port"]))
+
+
+def service_line(svc: t.Mapping[str, t.Any], command: str = "-A") -> str:
+    """One service as ipvsadm prints it in ``-Sn`` (option order included)."""
+    parts = [command, service_args(svc), "-s", svc["scheduler"]]
+    if svc["persistence_timeout"]:
+        parts += ["-p", str(svc["persistence_timeout"])]
+        if svc["persistence_netmask"] != default_netmask(svc["family"]):
+            parts += ["-M", str(svc["persistence_netmask"])]
+    if svc.get("persistence_engine"):
+        parts += ["--pe", svc["persistence_engine"]]
+    if svc.get("one_packet"):
+        parts.append("-o")
+    if svc.get("scheduler_flags"):
+        parts += ["-b", ",".join(svc["scheduler_flags"])]
+    return " ".join(parts)
+
+
+def real_server_line(svc: t.Mapping[str, t.Any], rs: t.Mapping[str, t.Any], command: str = "-a",
+                     thresholds: bool = True) -> str:
+    """One real server as ``-Sn`` prints it; ``thresholds`` adds ``-x``/``-y`` when set."""
+    parts = [command, service_args(svc), "-r", _hostport(rs["address"], rs["port"]), _FWD_OPTS[rs["forwarding"]],
+             "-w", str(rs["weight"])]
+    if rs["forwarding"] == "tunnel" and rs.get("tunnel_type"):
+        parts += ["--tun-type", rs["tunnel_type"]]
+        if rs["tunnel_type"] == "gue":
+            parts += ["--tun-port", str(rs["tunnel_port"])]
+        if rs["tunnel_type"] != "ipip":
+            parts.append("--tun-%s" % (rs.get("tunnel_checksum") or "nocsum"))
+    if thresholds:
+        if rs.get("upper_threshold"):
+            parts += ["-x", str(rs["upper_threshold"])]
+        if rs.get("lower_threshold"):
+            parts += ["-y", str(rs["lower_threshold"])]
+    return " ".join(parts)
+
+
+def render_save(table: t.Iterable[t.Mapping[str, t.Any]], thresholds: bool = False) -> str:
+    """The table as ``ipvsadm-save -n`` prints it (``thresholds=True``: restorable without loss)."""
+    lines = []
+    for svc in sort_table(table):
+        lines.append(service_line(svc))
+        for rs in svc.get("real_servers") or []:
+            lines.append(real_server_line(svc, rs, thresholds=thresholds))
+    return "".join(line + "\n" for line in lines)
+
+
+def render_restore(table: t.Iterable[t.Mapping[str, t.Any]]) -> str:
+    """Text for ``ipvsadm-restore``: the save format plus real-server thresholds."""
+    return render_save(table, thresholds=True)
+
+
+def op_line(op: t.Mapping[str, t.Any]) -> str:
+    """One planned op as the ipvsadm arguments that would do the same."""
+    action, svc = op["action"], op["service"]
+    if action == plan_ops.ADD_SERVICE:
+        return service_line(svc, "-A")
+    if action == plan_ops.SET_SERVICE:
+        return service_line(svc, "-E")
+    if action == plan_ops.DEL_SERVICE:
+        return "-D " + service_args(svc)
+    rs = op["real_server"]
+    if action == plan_ops.ADD_REAL_SERVER:
+        return real_server_line(svc, rs, "-a")
+    if action == plan_ops.SET_REAL_SERVER:
+        return real_server_line(svc, rs, "-e")
+    if action == plan_ops.DEL_REAL_SERVER:
+        return "-d %s -r %s" % (service_args(svc), _hostport(rs["address"], rs["port"]))
+    raise ValueError("unknown action %r" % (action,))
+
+
+def commands(ops: t.Iterable[t.Mapping[str, t.Any]]) -> list[str]:
+    """Ops as complete ipvsadm command lines (the ``commands`` return value)."""
+    return ["ipvsadm " + op_line(op) for op in ops]
+
+
+def _split_hostport(text: str, field: str) -> tuple[str, int | None]:
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep:
+            raise IPVSValidationError(field, "%r: unbalanced brackets" % text)
+        if not rest:
+            return host, None
+        if not rest.startswith(":"):
+            raise IPVSValidationError(field, "%r: expected :port after the address" % text)
+        port = rest[1:]
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        return text, None
+    if not port.isdigit():
+        raise IPVSValidationError(field, "%r: port %r is not a number" % (text, port))
+    return host, int(port)
+
+
+def parse_line(line: str, field: str = "line") -> tuple[str, dict, dict | None]:
+    """Parse one ``-A``/``-a`` (or ``-E``/``-e``) line into (kind, service, real_server)."""
+    try:
+        tokens = shlex.split(line)
+    except ValueError as exc:
+        raise IPVSValidationError(field, str(exc)) from None
+    if tokens and tokens[0] == "ipvsadm":
+        tokens = tokens[1:]
+    if not tokens or tokens[0] not in _COMMANDS:
+        raise IPVSValidationError(field, "%r is not an ipvsadm add/edit command" % line)
+    kind = _COMMANDS[tokens[0]]
+    svc: dict[str, t.Any] = {}
+    rs: dict[str, t.Any] = {}
+    i = 1
+    while i < len(tokens):
+        tok = tokens[i]
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        if tok in _SERVICE_OPTS or tok in ("-f", "--fwmark-service", "-r", "--real-server") or tok in _VALUE_OPTS:
+            if nxt is None:
+                raise IPVSValidationError(field, "%s needs a value" % tok)
+            i += 2
+        else:
+            i += 1
+        if tok in _SERVICE_OPTS:
+            svc["protocol"] = _SERVICE_OPTS[tok]
+            svc["address"], svc["port"] = _split_hostport(nxt, field)
+        elif tok in ("-f", "--fwmark-service"):
+            svc["fwmark"] = nxt
+        elif tok in ("-6", "--ipv6"):
+            svc["family"] = "ipv6"
+        elif tok in ("-p", "--persistent"):
+            if nxt is not None and nxt.isdigit():
+                svc["persistence_timeout"] = int(nxt)
+                i += 1
+            else:
+                svc["persistence_timeout"] = DEFAULT_PERSISTENCE_TIMEOUT
+        elif tok in ("-o", "--ops"):
+            svc["one_packet"] = True
+        elif tok in ("-r", "--real-server"):
+            rs["address"], rs["port"] = _split_hostport(nxt, field)
+        elif tok in _FWD_BY_OPT:
+            rs["forwarding"] = _FWD_BY_OPT[tok]
+        elif tok in _CSUM_OPTS:
+            rs["tunnel_checksum"] = _CSUM_OPTS[tok]
+        elif tok in _VALUE_OPTS:
+            name = _VALUE_OPTS[tok]
+            target = svc if name in ("scheduler", "persistence_netmask", "persistence_engine", "scheduler_flags") else rs
+            target[name] = nxt
+        else:
+            raise IPVSValidationError(field, "unknown ipvsadm option %r" % tok)
+    if kind == "add-service" and rs:
+        raise IPVSValidationError(field, "real-server options on a service line")
+    if kind == "add-server" and "address" not in rs:
+        raise IPVSValidationError(field, "a real-server line needs -r")
+    return kind, svc, (rs if kind == "add-server" else None)
+
+
+def parse_save(text: str, field: str = "running_config") -> list[dict[str, t.Any]]:
+    """Parse ``ipvsadm-save -n`` (or ``ipvsadm-restore`` input) into a canonical table."""
+    raw: dict[tuple, dict[str, t.Any]] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = "%s line %d" % (field, lineno)
+        kind, svc, rs = parse_line(line, where)
+        key = (svc.get("protocol"), svc.get("address"), svc.get("port"), svc.get("fwmark"), svc.get("family"))
+        if kind == "add-service":
+            svc["real_servers"] = raw.get(key, {}).get("real_servers", [])
+            raw[key] = svc
+        else:
+            if key not in raw:
+                raise IPVSValidationError(where, "real server for a service not defined above it")
+            raw[key]["real_servers"].append(rs)
+    return normalize_table(list(raw.values()), field)

@@ -1,0 +1,415 @@
+# -*- coding: utf-8 -*-
+# Copyright: lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Canonical IPVS records: shape, kernel defaults, identity keys, validation.
+
+PRIVATE to the lvs.ipvs collection: no compatibility promise for anything here.
+
+Pure module: no I/O, no Ansible imports. Every record the collection handles (module
+parameters, a netlink dump, a parsed ``ipvsadm-save`` text) passes through
+``normalize_service`` / ``normalize_real_server`` so that equal tables compare equal and
+a gathered table can be fed back as configuration unchanged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import typing as t
+
+# Kernel flag bits (include/uapi/linux/ip_vs.h).
+SVC_F_PERSISTENT = 0x0001
+SVC_F_HASHED = 0x0002
+SVC_F_ONEPACKET = 0x0004
+SVC_F_SCHED1 = 0x0008
+SVC_F_SCHED2 = 0x0010
+SVC_F_SCHED3 = 0x0020
+
+PROTOCOLS = {"tcp": 6, "udp": 17, "sctp": 132}
+PROTOCOL_NAMES = {v: k for k, v in PROTOCOLS.items()}
+FAMILIES = {"ipv4": 2, "ipv6": 10}
+FAMILY_NAMES = {v: k for k, v in FAMILIES.items()}
+
+# Every scheduler the kernel has ever offered (twos is newer than some kernels).
+SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos")
+DEFAULT_SCHEDULER = "wlc"
+PERSISTENCE_ENGINES = ("sip",)
+# ipvsadm's IPVS_SVC_PERSISTENT_TIMEOUT and MAX_TIMEOUT.
+DEFAULT_PERSISTENCE_TIMEOUT = 360
+MAX_PERSISTENCE_TIMEOUT = 86400 * 31
+
+# Scheduler flag names by scheduler, as ipvsadm spells them, and their bits.
+_GENERIC_FLAGS = {"flag-1": SVC_F_SCHED1, "flag-2": SVC_F_SCHED2, "flag-3": SVC_F_SCHED3}
+_SCHED_FLAG_NAMES = {
+    "sh": {"sh-fallback": SVC_F_SCHED1, "sh-port": SVC_F_SCHED2},
+    "mh": {"mh-fallback": SVC_F_SCHED1, "mh-port": SVC_F_SCHED2},
+}
+ALL_SCHED_FLAGS = tuple(_GENERIC_FLAGS) + tuple(n for m in _SCHED_FLAG_NAMES.values() for n in m)
+
+# Forwarding methods (IP_VS_CONN_F_*), tunnel types and tunnel checksum flags.
+FORWARDING = {"nat": 0, "tunnel": 2, "dr": 3}
+FORWARDING_NAMES = {0: "nat", 1: "dr", 2: "tunnel", 3: "dr"}  # 1 = local node, shown as -g
+FORWARDING_ALIASES = {"masquerading": "nat", "masq": "nat", "route": "dr", "direct": "dr", "gatewaying": "dr",
+                      "ipip": "tunnel", "tun": "tunnel"}
+TUNNEL_TYPES = {"ipip": 0, "gue": 1, "gre": 2}
+TUNNEL_TYPE_NAMES = {v: k for k, v in TUNNEL_TYPES.items()}
+TUNNEL_CHECKSUMS = {"nocsum": 0, "csum": 1, "remcsum": 2}
+TUNNEL_CHECKSUM_NAMES = {v: k for k, v in TUNNEL_CHECKSUMS.items()}
+# Which checksum options each tunnel type accepts (ipvsadm's tunnel_types_v_options).
+_TUNNEL_CHECKSUM_ALLOWED = {"ipip": ("nocsum",), "gue": ("nocsum", "csum", "remcsum"), "gre": ("nocsum", "csum")}
+
+MAX_WEIGHT = 65535
+MAX_THRESHOLD = 2 ** 31 - 1
+MAX_FWMARK = 2 ** 32 - 1
+
+SERVICE_FIELDS = ("family", "protocol", "address", "port", "fwmark", "scheduler", "scheduler_flags",
+                  "persistence_timeout", "persistence_netmask", "persistence_engine", "one_packet")
+REAL_SERVER_FIELDS = ("address", "port", "forwarding", "weight", "upper_threshold", "lower_threshold",
+                      "tunnel_type", "tunnel_port", "tunnel_checksum")
+
+
+class IPVSValidationError(ValueError):
+    """Bad input. ``field`` is the dotted path of the offending option."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__("%s: %s" % (field, message) if field else message)
+        self.field = field
+
+
+def _path(prefix: str, name: str) -> str:
+    return "%s.%s" % (prefix, name) if prefix else name
+
+
+def _int(raw: t.Any, field: str, low: int, high: int) -> int:
+    if isinstance(raw, bool):
+        raise IPVSValidationError(field, "%r is not an integer" % (raw,))
+    try:
+        value = int(str(raw).strip(), 10) if not isinstance(raw, int) else raw
+    except ValueError:
+        raise IPVSValidationError(field, "%r is not an integer" % (raw,)) from None
+    if not low <= value <= high:
+        raise IPVSValidationError(field, "%d is out of range %d..%d" % (value, low, high))
+    return value
+
+
+def _bool(raw: t.Any, field: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("yes", "true", "on", "1"):
+        return True
+    if text in ("no", "false", "off", "0", ""):
+        return False
+    raise IPVSValidationError(field, "%r is not a boolean" % (raw,))
+
+
+def parse_address(raw: t.Any, field: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """Parse an IPv4 or IPv6 address (brackets allowed) that a service or real server can use."""
+    text = str(raw).strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        raise IPVSValidationError(field, "%r is not an IPv4 or IPv6 address" % (raw,)) from None
+    if addr.is_multicast or addr.is_unspecified or (addr.version == 4 and addr == ipaddress.IPv4Address("255.255.255.255")):
+        raise IPVSValidationError(field, "%s is not a unicast address" % addr)
+    return addr
+
+
+def family_of(address: str) -> str:
+    return "ipv6" if ":" in address else "ipv4"
+
+
+def normalize_netmask(raw: t.Any, family: str, field: str) -> str | int:
+    """IPv4: a dotted mask or a prefix length, returned dotted. IPv6: a prefix length 1..128."""
+    text = str(raw).strip().lstrip("/")
+    if family == "ipv6":
+        return _int(text, field, 1, 128)
+    if text.isdigit():
+        return str(ipaddress.IPv4Network("0.0.0.0/%d" % _int(text, field, 0, 32)).netmask)
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise IPVSValidationError(field, "%r is not an IPv4 netmask or prefix length" % (raw,)) from None
+
+
+def default_netmask(family: str) -> str | int:
+    return 128 if family == "ipv6" else "255.255.255.255"
+
+
+def sched_flag_bits(scheduler: str, names: t.Iterable[str], field: str = "scheduler_flags") -> int:
+    """Map flag names to kernel bits, refusing a flag that does not belong to the scheduler."""
+    allowed = dict(_GENERIC_FLAGS)
+    allowed.update(_SCHED_FLAG_NAMES.get(scheduler, {}))
+    bits = 0
+    for name in names:
+        if name not in allowed:
+            if name in ALL_SCHED_FLAGS:
+                raise IPVSValidationError(field, "flag %r does not apply to scheduler %r" % (name, scheduler))
+            raise IPVSValidationError(field, "unknown scheduler flag %r (known: %s)" % (name, ", ".join(ALL_SCHED_FLAGS)))
+        bits |= allowed[name]
+    return bits
+
+
+def sched_flag_names(scheduler: str, bits: int) -> list[str]:
+    """Kernel bits to the names ipvsadm prints for this scheduler (canonical spelling)."""
+    names = []
+    specific = {bit: name for name, bit in _SCHED_FLAG_NAMES.get(scheduler, {}).items()}
+    for name, bit in _GENERIC_FLAGS.items():
+        if bits & bit:
+            names.append(specific.get(bit, name))
+    return names
+
+
+def _choice(raw: t.Any, field: str, choices: t.Iterable[str], aliases: dict[str, str] | None = None) -> str:
+    text = str(raw).strip().lower()
+    if aliases and text in aliases:
+        text = aliases[text]
+    choices = tuple(choices)
+    if text not in choices:
+        raise IPVSValidationError(field, "%r is not one of %s" % (raw, ", ".join(choices)))
+    return text
+
+
+def normalize_service(raw: t.Mapping[str, t.Any], path: str = "", with_real_servers: bool = True) -> dict[str, t.Any]:
+    """Validate a service and return it in canonical shape (defaults filled in).
+
+    A ``real_servers`` key, when present and not None, is normalized too (sorted by key,
+    duplicates refused); when absent or None the real servers are left unmanaged.
+    """
+    known = set(SERVICE_FIELDS) | {"real_servers", "stats", "rates"}
+    for key in raw:
+        if key not in known:
+            raise IPVSValidationError(_path(path, key), "unknown option")
+    get = raw.get
+    fwmark = get("fwmark")
+    address = get("address")
+    svc: dict[str, t.Any] = {}
+    if fwmark not in (None, "", 0, "0"):
+        if address not in (None, ""):
+            raise IPVSValidationError(_path(path, "fwmark"), "fwmark and address are mutually exclusive")
+        if get("port") not in (None, ""):
+            raise IPVSValidationError(_path(path, "port"), "a fwmark service has no port")
+        if get("protocol") not in (None, "", "tcp"):
+            raise IPVSValidationError(_path(path, "protocol"), "a fwmark service has no protocol (it matches marked packets of any protocol)")
+        family = _choice(get("family") or "ipv4", _path(path, "family"), FAMILIES)
+        svc.update(family=family, protocol=None, address=None, port=None,
+                   fwmark=_int(fwmark, _path(path, "fwmark"), 1, MAX_FWMARK))
+    else:
+        if address in (None, ""):
+            raise IPVSValidationError(_path(path, "address"), "a service needs an address (with protocol and port) or a fwmark")
+        addr = parse_address(address, _path(path, "address"))
+        family = "ipv6" if addr.version == 6 else "ipv4"
+        if get("family") not in (None, "") and _choice(get("family"), _path(path, "family"), FAMILIES) != family:
+            raise IPVSValidationError(_path(path, "family"), "%r does not match the address %s" % (get("family"), addr))
+        if get("port") in (None, ""):
+            raise IPVSValidationError(_path(path, "port"), "a service with an address needs a port (0 for all ports, persistent only)")
+        svc.update(family=family, protocol=_choice(get("protocol") or "tcp", _path(path, "protocol"), PROTOCOLS),
+                   address=str(addr), port=_int(get("port"), _path(path, "port"), 0, 65535), fwmark=None)
+
+    scheduler = _choice(get("scheduler") or DEFAULT_SCHEDULER, _path(path, "scheduler"), SCHEDULERS)
+    flags_raw = get("scheduler_flags") or []
+    if isinstance(flags_raw, str):
+        flags_raw = [f for f in flags_raw.split(",") if f.strip()]
+    flags_in = [str(f).strip().lower() for f in flags_raw]
+    bits = sched_flag_bits(scheduler, flags_in, _path(path, "scheduler_flags"))
+    svc["scheduler"] = scheduler
+    svc["scheduler_flags"] = sched_flag_names(scheduler, bits)
+
+    timeout_raw = get("persistence_timeout")
+    timeout = 0 if timeout_raw in (None, "") else _int(timeout_raw, _path(path, "persistence_timeout"), 0, MAX_PERSISTENCE_TIMEOUT)
+    svc["persistence_timeout"] = timeout
+    netmask_raw = get("persistence_netmask")
+    if netmask_raw in (None, ""):
+        svc["persistence_netmask"] = default_netmask(family)
+    else:
+        netmask = normalize_netmask(netmask_raw, family, _path(path, "persistence_netmask"))
+        if not timeout and netmask != default_netmask(family):
+            raise IPVSValidationError(_path(path, "persistence_netmask"),
+                                      "only applies to a persistent service: set persistence_timeout too")
+        svc["persistence_netmask"] = netmask
+    engine = get("persistence_engine")
+    if engine in (None, ""):
+        svc["persistence_engine"] = None
+    else:
+        svc["persistence_engine"] = _choice(engine, _path(path, "persistence_engine"), PERSISTENCE_ENGINES)
+        if not timeout:
+            raise IPVSValidationError(_path(path, "persistence_engine"),
+                                      "a persistence engine needs a persistent service: set persistence_timeout too")
+    svc["one_packet"] = _bool(get("one_packet") or False, _path(path, "one_packet"))
+    if svc["one_packet"] and svc["fwmark"] is None and svc["protocol"] != "udp":
+        raise IPVSValidationError(_path(path, "one_packet"), "one-packet scheduling is only for UDP (or fwmark) services")
+    if svc["fwmark"] is None and svc["port"] == 0 and not timeout:
+        raise IPVSValidationError(_path(path, "port"), "port 0 (all ports) needs a persistent service: set persistence_timeout")
+
+    if with_real_servers and get("real_servers") is not None:
+        svc["real_servers"] = normalize_real_servers(get("real_servers"), svc, _path(path, "real_servers"))
+    return svc
+
+
+def normalize_real_servers(raw: t.Any, svc: t.Mapping[str, t.Any], path: str) -> list[dict[str, t.Any]]:
+    if not isinstance(raw, (list, tuple)):
+        raise IPVSValidationError(path, "must be a list")
+    out: dict[tuple, dict[str, t.Any]] = {}
+    for i, item in enumerate(raw):
+        item_path = "%s[%d]" % (path, i)
+        if not isinstance(item, t.Mapping):
+            raise IPVSValidationError(item_path, "must be a dictionary")
+        rs = normalize_real_server(item, svc, item_path)
+        key = real_server_key(rs)
+        if key in out:
+            raise IPVSValidationError(item_path, "real server %s is listed twice" % real_server_label(rs))
+        out[key] = rs
+    return [out[k] for k in sorted(out, key=_real_server_sort_key)]
+
+
+def normalize_real_server(raw: t.Mapping[str, t.Any], svc: t.Mapping[str, t.Any], path: str = "") -> dict[str, t.Any]:
+    """Validate one real server of ``svc`` (a canonical service) and return it canonical."""
+    known = set(REAL_SERVER_FIELDS) | {"active_connections", "inactive_connections", "persistent_connections",
+                                       "stats", "rates"}
+    for key in raw:
+        if key not in known:
+            raise IPVSValidationError(_path(path, key), "unknown option")
+    get = raw.get
+    if get("address") in (None, ""):
+        raise IPVSValidationError(_path(path, "address"), "a real server needs an address")
+    addr = parse_address(get("address"), _path(path, "address"))
+    forwarding = _choice(get("forwarding") or "dr", _path(path, "forwarding"), FORWARDING, FORWARDING_ALIASES)
+    family = "ipv6" if addr.version == 6 else "ipv4"
+    if family != svc["family"] and forwarding != "tunnel":
+        raise IPVSValidationError(_path(path, "address"), "%s is %s but the service is %s: mixed families need forwarding=tunnel"
+                                  % (addr, family, svc["family"]))
+    port_raw = get("port")
+    if svc["fwmark"] is not None:
+        port = 0 if port_raw in (None, "") else _int(port_raw, _path(path, "port"), 0, 65535)
+        if family == "ipv6" and port == 0:
+            raise IPVSValidationError(_path(path, "port"), "an IPv6 real server of a fwmark service needs a port (the kernel refuses port 0)")
+    else:
+        port = svc["port"] if port_raw in (None, "") else _int(port_raw, _path(path, "port"), 0, 65535)
+        if forwarding != "nat" and port != svc["port"]:
+            raise IPVSValidationError(_path(path, "port"), "%d differs from the service port %d: only forwarding=nat can map ports"
+                                      % (port, svc["port"]))
+    rs: dict[str, t.Any] = {
+        "address": str(addr),
+        "port": port,
+        "forwarding": forwarding,
+        "weight": 1 if get("weight") in (None, "") else _int(get("weight"), _path(path, "weight"), 0, MAX_WEIGHT),
+        "upper_threshold": 0 if get("upper_threshold") in (None, "") else _int(get("upper_threshold"), _path(path, "upper_threshold"), 0, MAX_THRESHOLD),
+        "lower_threshold": 0 if get("lower_threshold") in (None, "") else _int(get("lower_threshold"), _path(path, "lower_threshold"), 0, MAX_THRESHOLD),
+    }
+    if rs["lower_threshold"] > rs["upper_threshold"]:
+        raise IPVSValidationError(_path(path, "lower_threshold"), "%d is above upper_threshold %d (the kernel refuses this; 0 means no limit only for upper)"
+                                  % (rs["lower_threshold"], rs["upper_threshold"]))
+    tun_type, tun_port, tun_csum = get("tunnel_type"), get("tunnel_port"), get("tunnel_checksum")
+    if forwarding != "tunnel":
+        for name, value in (("tunnel_type", tun_type), ("tunnel_port", tun_port), ("tunnel_checksum", tun_csum)):
+            if value not in (None, "", 0):
+                raise IPVSValidationError(_path(path, name), "only applies to forwarding=tunnel (forwarding is %s)" % forwarding)
+        rs.update(tunnel_type=None, tunnel_port=None, tunnel_checksum=None)
+        return rs
+    tun_type = _choice(tun_type or "ipip", _path(path, "tunnel_type"), TUNNEL_TYPES)
+    if tun_type == "gue":
+        if tun_port in (None, "", 0):
+            raise IPVSValidationError(_path(path, "tunnel_port"), "tunnel_type=gue needs a tunnel_port")
+        tun_port = _int(tun_port, _path(path, "tunnel_port"), 1, 65535)
+    elif tun_port not in (None, "", 0):
+        raise IPVSValidationError(_path(path, "tunnel_port"), "only applies to tunnel_type=gue (tunnel_type is %s)" % tun_type)
+    else:
+        tun_port = None
+    tun_csum = _choice(tun_csum or "nocsum", _path(path, "tunnel_checksum"), TUNNEL_CHECKSUMS)
+    if tun_csum not in _TUNNEL_CHECKSUM_ALLOWED[tun_type]:
+        raise IPVSValidationError(_path(path, "tunnel_checksum"), "%r does not apply to tunnel_type=%s" % (tun_csum, tun_type))
+    rs.update(tunnel_type=tun_type, tunnel_port=tun_port, tunnel_checksum=tun_csum if tun_type != "ipip" else None)
+    return rs
+
+
+def service_key(svc: t.Mapping[str, t.Any]) -> tuple:
+    """Identity of a service in the kernel table."""
+    if svc.get("fwmark") is not None:
+        return ("fwmark", svc["family"], svc["fwmark"])
+    return (svc["protocol"], svc["family"], svc["address"], svc["port"])
+
+
+def real_server_key(rs: t.Mapping[str, t.Any]) -> tuple:
+    return (rs["address"], rs["port"])
+
+
+def _addr_sort(address: str | None) -> tuple:
+    if address is None:
+        return (0, 0)
+    addr = ipaddress.ip_address(address)
+    return (addr.version, int(addr))
+
+
+def service_sort_key(svc: t.Mapping[str, t.Any]) -> tuple:
+    """ipvsadm's listing order: fwmark, family, protocol number, address, port."""
+    return (svc.get("fwmark") or 0, FAMILIES[svc["family"]], PROTOCOLS.get(svc.get("protocol") or "tcp", 0),
+            _addr_sort(svc.get("address")), svc.get("port") or 0)
+
+
+def _real_server_sort_key(key: tuple) -> tuple:
+    return (_addr_sort(key[0]), key[1])
+
+
+def real_server_sort_key(rs: t.Mapping[str, t.Any]) -> tuple:
+    return _real_server_sort_key(real_server_key(rs))
+
+
+def _hostport(address: str, port: int | None) -> str:
+    host = "[%s]" % address if ":" in address else address
+    return host if port is None else "%s:%d" % (host, port)
+
+
+def service_label(svc: t.Mapping[str, t.Any]) -> str:
+    """Human name of a service for messages: 'tcp 10.0.0.1:80' or 'fwmark 1 (ipv6)'."""
+    if svc.get("fwmark") is not None:
+        return "fwmark %d%s" % (svc["fwmark"], " (ipv6)" if svc["family"] == "ipv6" else "")
+    return "%s %s" % (svc["protocol"], _hostport(svc["address"], svc["port"]))
+
+
+def real_server_label(rs: t.Mapping[str, t.Any]) -> str:
+    return _hostport(rs["address"], rs["port"])
+
+
+def service_config(svc: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The configurable fields of a service (no real servers, no stats)."""
+    return {k: svc[k] for k in SERVICE_FIELDS}
+
+
+def real_server_config(rs: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    return {k: rs[k] for k in REAL_SERVER_FIELDS}
+
+
+def sort_table(services: t.Iterable[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+    """Services in ipvsadm order, each with its real servers sorted; refuses duplicate keys."""
+    seen: dict[tuple, dict[str, t.Any]] = {}
+    for svc in services:
+        key = service_key(svc)
+        if key in seen:
+            raise IPVSValidationError("config", "service %s is listed twice" % service_label(svc))
+        seen[key] = svc
+    out = []
+    for svc in sorted(seen.values(), key=service_sort_key):
+        if svc.get("real_servers") is not None:
+            svc = dict(svc, real_servers=sorted(svc["real_servers"], key=real_server_sort_key))
+        out.append(svc)
+    return out
+
+
+def normalize_table(raw: t.Any, path: str = "config") -> list[dict[str, t.Any]]:
+    """Normalize a list of services (each may carry ``real_servers``); duplicates refused."""
+    if not isinstance(raw, (list, tuple)):
+        raise IPVSValidationError(path, "must be a list of services")
+    services = []
+    seen: dict[tuple, int] = {}
+    for i, item in enumerate(raw):
+        item_path = "%s[%d]" % (path, i)
+        if not isinstance(item, t.Mapping):
+            raise IPVSValidationError(item_path, "must be a dictionary")
+        svc = normalize_service(item, item_path)
+        key = service_key(svc)
+        if key in seen:
+            raise IPVSValidationError(item_path, "service %s is also %s[%d]" % (service_label(svc), path, seen[key]))
+        seen[key] = i
+        services.append(svc)
+    return sort_table(services)

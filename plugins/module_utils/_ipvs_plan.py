@@ -1,0 +1,162 @@
+# -*- coding: utf-8 -*-
+# Copyright: lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Planner: (want, have, state) -> ordered operations on the IPVS table.
+
+PRIVATE to the lvs.ipvs collection: no compatibility promise for anything here.
+
+Pure: no I/O. ``want`` and ``have`` are canonical tables from ``_ipvs_model``. An op is a
+dict ``{"action": ..., "service": <service config>, "real_server": <real server>?,
+"before": <previous config>?}``. Edits are ``set`` ops, never delete + add. Order is
+make-before-break: new services, edits, new real servers, then removals.
+"""
+
+from __future__ import annotations
+
+import copy
+import typing as t
+
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
+    real_server_config,
+    real_server_key,
+    service_config,
+    service_key,
+    service_label,
+    sort_table,
+)
+
+ADD_SERVICE = "add_service"
+SET_SERVICE = "set_service"
+DEL_SERVICE = "del_service"
+ADD_REAL_SERVER = "add_real_server"
+SET_REAL_SERVER = "set_real_server"
+DEL_REAL_SERVER = "del_real_server"
+
+# Make-before-break: everything that adds or edits comes before anything that removes.
+_ORDER = {ADD_SERVICE: 0, SET_SERVICE: 1, ADD_REAL_SERVER: 2, SET_REAL_SERVER: 3, DEL_REAL_SERVER: 4, DEL_SERVICE: 5}
+
+STATES = ("merged", "replaced", "overridden", "deleted")
+
+
+class PlanError(ValueError):
+    """The request cannot be planned; ``key`` names the object concerned."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__("%s: %s" % (key, message))
+        self.key = key
+
+
+def _real_server_ops(svc_cfg: dict, want_rs: list | None, have_rs: list, exact: bool) -> list[dict]:
+    ops: list[dict] = []
+    if want_rs is None:
+        return ops
+    have_by_key = {real_server_key(r): r for r in have_rs}
+    want_keys = set()
+    for rs in want_rs:
+        key = real_server_key(rs)
+        want_keys.add(key)
+        old = have_by_key.get(key)
+        cfg = real_server_config(rs)
+        if old is None:
+            ops.append({"action": ADD_REAL_SERVER, "service": svc_cfg, "real_server": cfg})
+        elif real_server_config(old) != cfg:
+            ops.append({"action": SET_REAL_SERVER, "service": svc_cfg, "real_server": cfg, "before": real_server_config(old)})
+    if exact:
+        for rs in have_rs:
+            if real_server_key(rs) not in want_keys:
+                ops.append({"action": DEL_REAL_SERVER, "service": svc_cfg, "real_server": real_server_config(rs)})
+    return ops
+
+
+def plan(want: t.Sequence[dict], have: t.Sequence[dict], state: str = "merged",
+         owns: t.Callable[[dict], bool] | None = None) -> list[dict]:
+    """Ops that take ``have`` to the table ``state`` asks for.
+
+    merged: add or edit the wanted services and listed real servers; touch nothing else.
+    replaced: each wanted service becomes exactly as given, its real servers included.
+    overridden: the owned part of the table equals ``want``.
+    deleted: remove the wanted services (by key); with no ``want``, every owned service.
+    ``owns(service)`` limits what replaced/overridden/deleted may remove (default: all).
+    """
+    if state not in STATES:
+        raise PlanError("state", "unknown state %r" % (state,))
+    owns = owns or (lambda svc: True)
+    have_by_key = {service_key(s): s for s in have}
+    ops: list[dict] = []
+    if state == "deleted":
+        targets = have if not want else [have_by_key[service_key(w)] for w in want if service_key(w) in have_by_key]
+        for svc in targets:
+            if not owns(svc):
+                raise PlanError(service_label(svc), "is outside what this task owns; refusing to delete it")
+            ops.append({"action": DEL_SERVICE, "service": service_config(svc)})
+        return ops
+    exact = state in ("replaced", "overridden")
+    want_keys = set()
+    for svc in want:
+        key = service_key(svc)
+        if key in want_keys:
+            raise PlanError(service_label(svc), "is listed twice")
+        want_keys.add(key)
+        if exact and not owns(svc):
+            raise PlanError(service_label(svc), "is outside what this task owns")
+        cfg = service_config(svc)
+        old = have_by_key.get(key)
+        want_rs = svc.get("real_servers")
+        if exact and want_rs is None:
+            want_rs = []
+        if old is None:
+            ops.append({"action": ADD_SERVICE, "service": cfg})
+            ops.extend(_real_server_ops(cfg, want_rs, [], exact))
+            continue
+        if service_config(old) != cfg:
+            ops.append({"action": SET_SERVICE, "service": cfg, "before": service_config(old)})
+        ops.extend(_real_server_ops(cfg, want_rs, old.get("real_servers") or [], exact))
+    if state == "overridden":
+        for svc in have:
+            if service_key(svc) not in want_keys and owns(svc):
+                ops.append({"action": DEL_SERVICE, "service": service_config(svc)})
+    return sorted(ops, key=lambda op: _ORDER[op["action"]])
+
+
+def plan_real_server(svc: dict, want_rs: dict, state: str = "present") -> list[dict]:
+    """Ops for one real server of one existing service (``svc`` as dumped, with real_servers)."""
+    cfg = service_config(svc)
+    have_rs = svc.get("real_servers") or []
+    if state == "absent":
+        key = real_server_key(want_rs)
+        return [{"action": DEL_REAL_SERVER, "service": cfg, "real_server": real_server_config(r)}
+                for r in have_rs if real_server_key(r) == key]
+    return _real_server_ops(cfg, [want_rs], have_rs, exact=False)
+
+
+def apply_ops(have: t.Sequence[dict], ops: t.Iterable[dict]) -> list[dict]:
+    """Predict the table after ``ops`` (check mode's ``after``; also the planner's property tests)."""
+    table = {service_key(s): copy.deepcopy(s) for s in have}
+    for s in table.values():
+        s.setdefault("real_servers", [])
+    for op in ops:
+        action, cfg = op["action"], op["service"]
+        key = service_key(cfg)
+        if action == ADD_SERVICE:
+            if key in table:
+                raise PlanError(service_label(cfg), "already exists")
+            table[key] = dict(copy.deepcopy(cfg), real_servers=[])
+            continue
+        if key not in table:
+            raise PlanError(service_label(cfg), "does not exist")
+        svc = table[key]
+        if action == SET_SERVICE:
+            svc.update(copy.deepcopy(cfg))
+        elif action == DEL_SERVICE:
+            del table[key]
+        else:
+            rs = op["real_server"]
+            rkey = real_server_key(rs)
+            others = [r for r in svc["real_servers"] if real_server_key(r) != rkey]
+            exists = len(others) != len(svc["real_servers"])
+            if action == ADD_REAL_SERVER and exists:
+                raise PlanError(service_label(cfg), "real server %s already exists" % (rkey,))
+            if action in (SET_REAL_SERVER, DEL_REAL_SERVER) and not exists:
+                raise PlanError(service_label(cfg), "real server %s does not exist" % (rkey,))
+            svc["real_servers"] = others if action == DEL_REAL_SERVER else others + [dict(rs)]
+    return sort_table(table.values())

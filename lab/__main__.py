@@ -17,9 +17,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("lab run: no command given (python -m lab run -- CMD ARGS...)", file=sys.stderr)
         return 2
 
+    closed = False
+
     def stream(data: bytes) -> None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        nonlocal closed
+        if closed:
+            return
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:  # e.g. piped into head: keep running, stop printing
+            closed = True
 
     try:
         res = uml.run_in_guest(argv, cpu=args.cpu, timeout=args.timeout, mem=args.mem, keep=args.keep,

@@ -445,6 +445,15 @@ reject "removing persistence in place" "-A -t 10.0.0.1:80 -s rr -p 60" "-E -t 10
     echo "(unless noted): the setup commands, the command under test, its exact output and exit code."
     echo "Blocks marked ACCEPTED were not refused; \`ipvsadm -Sn\` then shows what the kernel kept."
     echo
+    echo "Highlights of this capture (details below): \`-y\` without \`-x\` or above \`-x\` fails in the kernel"
+    echo "with ERANGE; \`-w 65536\` is accepted and kept; \`-M 24\` on an IPv4 service is read as the"
+    echo "netmask 0.0.0.24; a direct-routing real server's port is silently replaced by the service's;"
+    echo "an unbracketed IPv6 real server on an IPv6 fwmark service becomes port 0 while the bracketed"
+    echo "form without a port is refused by ipvsadm; adding a real server in a namespace whose lo is"
+    echo "down fails with EINVAL; \`ipvsadm-save -n\` drops thresholds and prints fwmarks >= 2^31 as"
+    echo "negative numbers that \`ipvsadm -R\` refuses, and ipvsadm's sorting of fwmarks overflows there, so"
+    echo "the position of those lines in \`-Sn\` / \`-Ln\` output varies from one namespace to the next."
+    echo
     echo "## Scheduler modules"
     echo
     echo '```'
@@ -458,9 +467,18 @@ reject "removing persistence in place" "-A -t 10.0.0.1:80 -s rr -p 60" "-E -t 10
     echo
     echo "Every scenario above was restored with \`ipvsadm -R\` from its \`.save\` into a fresh namespace and"
     echo "compared with \`-Sn\`, \`-Ln\`, \`-Ln --thresholds\`, \`-Ln --tun-info\` and \`-Ln --persistent-conn\`."
-    echo "Differences (as configured vs restored):"
+    echo "Differences found in this capture:"
     echo
-    if [ -s "$losses" ]; then cat "$losses"; else echo "(none)"; echo; fi
+    if [ -s "$losses" ]; then
+        grep '^### ' "$losses" | sed 's/^### /- /'
+        echo
+        echo "Details (as configured vs restored):"
+        echo
+        cat "$losses"
+    else
+        echo "(none)"
+        echo
+    fi
 } >"$out/REJECTED.md"
 
 echo "golden files written to $out"

@@ -78,6 +78,7 @@ def main() -> int:
         ok = probe(client, "DR ", DR_VIP) and ok
         neigh = client.run(["ip", "neigh", "show", DR_VIP]).stdout.strip()
         print("  client's neighbour entry for the DR VIP: %s (director eth0 MAC %s)" % (neigh, director.mac("eth0")))
+        time.sleep(2.5)  # the kernel refreshes the exported counters every 2 s
         print("== ipvsadm -Ln --stats in the director (read only) ==")
         print(director.run(["ipvsadm", "-Ln", "--stats"]).stdout)
     print("demo %s in %.1f s" % ("PASSED" if ok else "FAILED", time.monotonic() - start))

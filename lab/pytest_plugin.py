@@ -183,13 +183,14 @@ class LabHost:
     # -- running --------------------------------------------------------------
 
     def start(self) -> None:
-        if self.started or not self.jobs:
+        if self.started:
             return
         self.started = True
         self._t0 = time.monotonic()
         try:
             uml.find_uml()
             uml.build_shim()
+            uml.prune_stale(max_age_s=60.0)
         except uml.LabError as exc:
             self.setup_error = str(exc)
             for job in self.jobs:
@@ -229,7 +230,7 @@ class LabHost:
             job.error = "lab: run cancelled before this guest started"
             job.done.set()
 
-    def _run_job(self, job: Job, cpu: int) -> None:
+    def _run_job(self, job: Job, cpu: int | None) -> None:
         assert self.session_dir is not None
         share = self.session_dir / job.name
         share.mkdir(parents=True, exist_ok=True)
@@ -309,8 +310,20 @@ class LabHost:
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
         if not _is_lab(item):
             return None
-        if item.nodeid not in self.job_of:  # e.g. run through a path the planner did not see
-            self.plan([item])
+        if item.nodeid not in self.job_of:  # not seen by the planner: a guest of its own, right now
+            self.start()
+            job = Job(_job_name(item.nodeid), [item.nodeid], 0.0)
+            self.jobs.append(job)
+            self.job_of[item.nodeid] = job
+            try:
+                if self.setup_error:
+                    job.error = self.setup_error
+                else:
+                    self._run_job(job, None)
+            except Exception as exc:  # reported as the item's failure
+                job.error = f"lab: job {job.name} failed on the host: {exc!r}"
+            finally:
+                job.done.set()
         ihook = item.ihook
         ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
         t0 = time.time()

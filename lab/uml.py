@@ -29,7 +29,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import BinaryIO, Callable, Iterator, Mapping, Sequence
 
 LAB_DIR = Path(__file__).resolve().parent
 REPO_ROOT = LAB_DIR.parent
@@ -44,8 +44,6 @@ OWNER_FILE = ".lab-owner"
 KEEP_FILE = ".lab-keep"
 CONSOLE_LIMIT = 1 << 20
 DEFAULT_TIMEOUT = 900.0
-# UML 6.1 saves the FPU state in this many bytes; larger host XSAVE areas need the shim.
-UML_XSTATE_BYTES = 832
 # Guest environment variables that must not come from the host.
 _ENV_DROP = frozenset({"TMPDIR", "TMP", "TEMP", "PWD", "OLDPWD", "SHLVL", "_", "LD_PRELOAD", "LD_LIBRARY_PATH",
                        "LVS_LAB_PDEATHSIG", "PYTEST_CURRENT_TEST", "PYTEST_VERSION", "COLUMNS", "LINES"})
@@ -155,6 +153,9 @@ def build_shim() -> Path | None:
             tmp.unlink(missing_ok=True)
             raise LabError(f"lab: building {src.name} failed:\n{proc.stderr}")
         tmp.rename(out)
+        for old in BUILD_DIR.glob("xstate_shim-*.so"):
+            if old != out:
+                old.unlink(missing_ok=True)
     return out
 
 
@@ -243,6 +244,11 @@ def prune_stale(max_age_s: float = 0.0) -> list[Path]:
                 continue
             shutil.rmtree(d, ignore_errors=True)
             removed.append(d)
+    for pid in orphan_guest_pids():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     if SHM_DIR.is_dir():
         for d in SHM_DIR.glob(f"{SHM_PREFIX}*"):
             m = re.match(rf"{SHM_PREFIX}(\d+)-", d.name)
@@ -250,6 +256,27 @@ def prune_stale(max_age_s: float = 0.0) -> list[Path]:
                 shutil.rmtree(d, ignore_errors=True)
                 removed.append(d)
     return removed
+
+
+def orphan_guest_pids() -> list[int]:
+    """linux.uml processes this lab started (tagged uml_dir=/dev/shm/lvs-lab-<pid>-...) whose lab process is gone."""
+    tag = f"uml_dir={SHM_DIR}/{SHM_PREFIX}"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not args or not args[0].endswith(b"linux.uml"):
+            continue
+        for arg in args:
+            m = re.match(rf"{re.escape(tag)}(\d+)-".encode(), arg)
+            if m and not _pid_alive(int(m.group(1))):
+                found.append(int(entry.name))
+                break
+    return found
 
 
 def new_share_dir(base: Path = RUNS_DIR, name: str | None = None) -> Path:
@@ -321,6 +348,9 @@ def run_in_guest(argv: Sequence[str], *, cpu: int | None = None, timeout: float 
     prune_stale(max_age_s=60.0)
     ephemeral = share_dir is None
     share = new_share_dir() if share_dir is None else Path(share_dir).resolve()
+    if not share.is_relative_to(STATE_DIR.resolve()):
+        raise LabError(f"lab: the results directory must be inside {STATE_DIR} (it is the guest's one writable host "
+                       f"directory), not {share}")
     share.mkdir(parents=True, exist_ok=True)
     if keep:
         (share / KEEP_FILE).touch()
@@ -420,10 +450,11 @@ def _boot(uml: Uml, shim: Path | None, cpu: int, timeout: float, mem: str, share
     rc = int(rc_text) if rc_text.isdigit() else (124 if timed_out else 130 if cancelled else 125)
     output = b"".join(out_chunks).decode(errors="replace")
     return Result(rc=rc, output=output, share_dir=share, console=console.decode(errors="replace"), cpu=cpu,
-                  kernel=kernel, timed_out=timed_out, crashed=crashed, cancelled=cancelled, boot_s=boot_s, job_s=job_s, total_s=total)
+                  kernel=kernel, timed_out=timed_out, crashed=crashed, cancelled=cancelled,
+                  boot_s=boot_s, job_s=job_s, total_s=total)
 
 
-def _pump(out, chunks: list[bytes], on_output: Callable[[bytes], None] | None) -> None:
+def _pump(out: BinaryIO, chunks: list[bytes], on_output: Callable[[bytes], None] | None) -> None:
     data = out.read()
     if data:
         chunks.append(data)

@@ -19,7 +19,8 @@
  * register state.  Requests that already fit are passed through untouched.
  *
  * It also sets PR_SET_PDEATHSIG so that a guest never outlives the lab
- * process that booted it.
+ * process that booted it: on linux.uml itself, and (by wrapping clone()) on
+ * every helper and address-space process it creates, so that they die with it.
  *
  * Built on demand by lab/uml.py (cc -shared -fPIC); never used by the guest.
  */
@@ -27,6 +28,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -39,8 +41,11 @@
 #include <unistd.h>
 
 typedef long (*ptrace_fn)(enum __ptrace_request, pid_t, void *, void *);
+typedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);
 
 static ptrace_fn real_ptrace;
+static clone_fn real_clone;
+static int lab_pdeathsig;
 static size_t host_size;
 
 struct shadow {
@@ -62,6 +67,50 @@ __attribute__((constructor)) static void lab_shim_init(void)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != (pid_t)strtol(want, NULL, 10))
 		_exit(137);
+	lab_pdeathsig = 1;
+}
+
+struct lab_tramp {
+	int (*fn)(void *);
+	void *arg;
+};
+
+static int lab_tramp_run(void *p)
+{
+	struct lab_tramp t = *(struct lab_tramp *)p;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return t.fn(t.arg);
+}
+
+/* UML starts its helpers and one host process per guest address space with clone(). */
+int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	va_list ap;
+	pid_t *ptid;
+	void *tls;
+	pid_t *ctid;
+	struct lab_tramp *t;
+	int pid;
+
+	va_start(ap, arg);
+	ptid = va_arg(ap, pid_t *);
+	tls = va_arg(ap, void *);
+	ctid = va_arg(ap, pid_t *);
+	va_end(ap);
+	if (real_clone == NULL)
+		real_clone = (clone_fn)dlsym(RTLD_NEXT, "clone");
+	if (!lab_pdeathsig || (flags & CLONE_THREAD))
+		return real_clone(fn, stack, flags, arg, ptid, tls, ctid);
+	t = malloc(sizeof(*t));
+	if (t == NULL)
+		return real_clone(fn, stack, flags, arg, ptid, tls, ctid);
+	t->fn = fn;
+	t->arg = arg;
+	pid = real_clone(lab_tramp_run, stack, flags, t, ptid, tls, ctid);
+	if (!(flags & CLONE_VM))
+		free(t);  /* the child has its own copy */
+	return pid;
 }
 
 static unsigned char *shadow_for(const void *key)

@@ -16,6 +16,6 @@ py=$("$root/.venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:
 # ansible-test fetches a pip bootstrap script from a host outside the package registries;
 # give it ours (ensurepip, then pip install) under the name it looks for.
 pip_version=$("$root/.venv/bin/python" -c 'from ansible_test._internal.python_requirements import get_venv_packages as g; print(g(type("P", (), {"version": "'"$py"'"})())["pip"])')
-mkdir -p ~/.ansible/test/cache
-cp "$root/scripts/pip_bootstrap.py" ~/.ansible/test/cache/get_pip_${pip_version//./_}.py
+mkdir -p "$HOME/.ansible/test/cache"
+cp "$root/scripts/pip_bootstrap.py" "$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
 "$root/.venv/bin/ansible-test" sanity --requirements --python "$py" --color no "$@"

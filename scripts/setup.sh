@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_pkgs=(user-mode-linux ipvsadm iproute2 iptables curl keepalived procps kmod shellcheck)
+apt_pkgs=(user-mode-linux ipvsadm iproute2 iptables curl keepalived procps kmod shellcheck gcc make)
+# gcc: lab/xstate_shim.c, needed by UML on CPUs with a large XSAVE area (AVX-512, AMX).
 missing=()
 for p in "${apt_pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -5,14 +5,16 @@
 
 PRIVATE to the lvs.ipvs collection: no compatibility promise for anything here.
 
-Pure: no I/O. ``render_save`` reproduces ``ipvsadm-save -n`` byte for byte (which drops
-real-server thresholds, as ipvsadm does); ``render_restore`` keeps them (``-x``/``-y``), so
-its output restores the whole table with ``ipvsadm-restore``.
+Pure: no I/O. ``render_save`` reproduces ``ipvsadm-save -n`` byte for byte (it drops real-server
+thresholds and prints fwmarks above 2^31 as negative numbers, as ipvsadm does);
+``render_restore`` keeps thresholds (``-x``/``-y``) and prints marks unsigned, so its output
+restores the whole table with ``ipvsadm-restore``.
 """
 
 from __future__ import annotations
 
 import shlex
+import socket
 import typing as t
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
@@ -49,16 +51,22 @@ def _hostport(address: str, port: int) -> str:
     return "%s:%d" % ("[%s]" % address if ":" in address else address, port)
 
 
-def service_args(svc: t.Mapping[str, t.Any]) -> str:
-    """The service selector: ``-t 10.0.0.1:80`` or ``-f 1 -6``."""
+def service_args(svc: t.Mapping[str, t.Any], signed_fwmark: bool = False) -> str:
+    """The service selector: ``-t 10.0.0.1:80`` or ``-f 1 -6``.
+
+    ``signed_fwmark`` prints the mark as ipvsadm-save does (``%d``: above 2^31 it turns negative).
+    """
     if svc.get("fwmark") is not None:
-        return "-f %d%s" % (svc["fwmark"], " -6" if svc["family"] == "ipv6" else "")
+        mark = svc["fwmark"]
+        if signed_fwmark and mark >= 2 ** 31:
+            mark -= 2 ** 32
+        return "-f %d%s" % (mark, " -6" if svc["family"] == "ipv6" else "")
     return "%s %s" % (_PROTO_OPTS[svc["protocol"]], _hostport(svc["address"], svc["port"]))
 
 
-def service_line(svc: t.Mapping[str, t.Any], command: str = "-A") -> str:
+def service_line(svc: t.Mapping[str, t.Any], command: str = "-A", signed_fwmark: bool = False) -> str:
     """One service as ipvsadm prints it in ``-Sn`` (option order included)."""
-    parts = [command, service_args(svc), "-s", svc["scheduler"]]
+    parts = [command, service_args(svc, signed_fwmark), "-s", svc["scheduler"]]
     if svc["persistence_timeout"]:
         parts += ["-p", str(svc["persistence_timeout"])]
         if svc["persistence_netmask"] != default_netmask(svc["family"]):
@@ -73,9 +81,9 @@ def service_line(svc: t.Mapping[str, t.Any], command: str = "-A") -> str:
 
 
 def real_server_line(svc: t.Mapping[str, t.Any], rs: t.Mapping[str, t.Any], command: str = "-a",
-                     thresholds: bool = True) -> str:
+                     thresholds: bool = True, signed_fwmark: bool = False) -> str:
     """One real server as ``-Sn`` prints it; ``thresholds`` adds ``-x``/``-y`` when set."""
-    parts = [command, service_args(svc), "-r", _hostport(rs["address"], rs["port"]), _FWD_OPTS[rs["forwarding"]],
+    parts = [command, service_args(svc, signed_fwmark), "-r", _hostport(rs["address"], rs["port"]), _FWD_OPTS[rs["forwarding"]],
              "-w", str(rs["weight"])]
     if rs["forwarding"] == "tunnel" and rs.get("tunnel_type"):
         parts += ["--tun-type", rs["tunnel_type"]]
@@ -91,19 +99,23 @@ def real_server_line(svc: t.Mapping[str, t.Any], rs: t.Mapping[str, t.Any], comm
     return " ".join(parts)
 
 
-def render_save(table: t.Iterable[t.Mapping[str, t.Any]], thresholds: bool = False) -> str:
-    """The table as ``ipvsadm-save -n`` prints it (``thresholds=True``: restorable without loss)."""
+def _render(table: t.Iterable[t.Mapping[str, t.Any]], restorable: bool) -> str:
     lines = []
     for svc in sort_table(table):
-        lines.append(service_line(svc))
+        lines.append(service_line(svc, signed_fwmark=not restorable))
         for rs in svc.get("real_servers") or []:
-            lines.append(real_server_line(svc, rs, thresholds=thresholds))
+            lines.append(real_server_line(svc, rs, thresholds=restorable, signed_fwmark=not restorable))
     return "".join(line + "\n" for line in lines)
 
 
+def render_save(table: t.Iterable[t.Mapping[str, t.Any]]) -> str:
+    """The table exactly as ``ipvsadm-save -n`` prints it: no thresholds, fwmarks over 2^31 negative."""
+    return _render(table, restorable=False)
+
+
 def render_restore(table: t.Iterable[t.Mapping[str, t.Any]]) -> str:
-    """Text for ``ipvsadm-restore``: the save format plus real-server thresholds."""
-    return render_save(table, thresholds=True)
+    """Text that ``ipvsadm-restore`` takes back without loss: thresholds kept, fwmarks unsigned."""
+    return _render(table, restorable=True)
 
 
 def op_line(op: t.Mapping[str, t.Any]) -> str:
@@ -176,7 +188,8 @@ def parse_line(line: str, field: str = "line") -> tuple[str, dict, dict | None]:
             svc["protocol"] = _SERVICE_OPTS[tok]
             svc["address"], svc["port"] = _split_hostport(nxt, field)
         elif tok in ("-f", "--fwmark-service"):
-            svc["fwmark"] = nxt
+            # ipvsadm-save prints marks above 2^31 as negative numbers; read them back unsigned.
+            svc["fwmark"] = int(nxt) + 2 ** 32 if nxt.startswith("-") and nxt[1:].isdigit() else nxt
         elif tok in ("-6", "--ipv6"):
             svc["family"] = "ipv6"
         elif tok in ("-p", "--persistent"):
@@ -199,6 +212,10 @@ def parse_line(line: str, field: str = "line") -> tuple[str, dict, dict | None]:
             target[name] = nxt
         else:
             raise IPVSValidationError(field, "unknown ipvsadm option %r" % tok)
+    netmask = svc.get("persistence_netmask")
+    if netmask and netmask.isdigit() and svc.get("family") != "ipv6" and ":" not in (svc.get("address") or ""):
+        # ipvsadm reads an IPv4 -M with inet_aton: "24" is the mask 0.0.0.24, not a /24.
+        svc["persistence_netmask"] = socket.inet_ntoa(socket.inet_aton(netmask))
     if kind == "add-service" and rs:
         raise IPVSValidationError(field, "real-server options on a service line")
     if kind == "add-server" and "address" not in rs:

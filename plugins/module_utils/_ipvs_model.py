@@ -232,10 +232,8 @@ def normalize_service(raw: t.Mapping[str, t.Any], path: str = "", with_real_serv
     if engine in (None, ""):
         svc["persistence_engine"] = None
     else:
+        # Only has an effect with persistence, but the kernel keeps it either way.
         svc["persistence_engine"] = _choice(engine, _path(path, "persistence_engine"), PERSISTENCE_ENGINES)
-        if not timeout:
-            raise IPVSValidationError(_path(path, "persistence_engine"),
-                                      "a persistence engine needs a persistent service: set persistence_timeout too")
     svc["one_packet"] = _bool(get("one_packet") or False, _path(path, "one_packet"))
     if svc["one_packet"] and svc["fwmark"] is None and svc["protocol"] != "udp":
         raise IPVSValidationError(_path(path, "one_packet"), "one-packet scheduling is only for UDP (or fwmark) services")
@@ -263,8 +261,13 @@ def normalize_real_servers(raw: t.Any, svc: t.Mapping[str, t.Any], path: str) ->
     return [out[k] for k in sorted(out, key=_real_server_sort_key)]
 
 
-def normalize_real_server(raw: t.Mapping[str, t.Any], svc: t.Mapping[str, t.Any], path: str = "") -> dict[str, t.Any]:
-    """Validate one real server of ``svc`` (a canonical service) and return it canonical."""
+def normalize_real_server(raw: t.Mapping[str, t.Any], svc: t.Mapping[str, t.Any], path: str = "",
+                          kernel: bool = False) -> dict[str, t.Any]:
+    """Validate one real server of ``svc`` (a canonical service) and return it canonical.
+
+    ``kernel``: the record comes from the kernel, which keeps weights above ipvsadm's
+    documented 65535 (up to INT_MAX); user input stays within 0..65535.
+    """
     known = set(REAL_SERVER_FIELDS) | {"active_connections", "inactive_connections", "persistent_connections",
                                        "stats", "rates"}
     for key in raw:
@@ -281,9 +284,8 @@ def normalize_real_server(raw: t.Mapping[str, t.Any], svc: t.Mapping[str, t.Any]
                                   % (addr, family, svc["family"]))
     port_raw = get("port")
     if svc["fwmark"] is not None:
+        # 0: the packet's own destination port.
         port = 0 if port_raw in (None, "") else _int(port_raw, _path(path, "port"), 0, 65535)
-        if family == "ipv6" and port == 0:
-            raise IPVSValidationError(_path(path, "port"), "an IPv6 real server of a fwmark service needs a port (the kernel refuses port 0)")
     else:
         port = svc["port"] if port_raw in (None, "") else _int(port_raw, _path(path, "port"), 0, 65535)
         if forwarding != "nat" and port != svc["port"]:
@@ -293,7 +295,8 @@ def normalize_real_server(raw: t.Mapping[str, t.Any], svc: t.Mapping[str, t.Any]
         "address": str(addr),
         "port": port,
         "forwarding": forwarding,
-        "weight": 1 if get("weight") in (None, "") else _int(get("weight"), _path(path, "weight"), 0, MAX_WEIGHT),
+        "weight": 1 if get("weight") in (None, "") else _int(get("weight"), _path(path, "weight"), 0,
+                                                             MAX_THRESHOLD if kernel else MAX_WEIGHT),
         "upper_threshold": 0 if get("upper_threshold") in (None, "") else _int(get("upper_threshold"), _path(path, "upper_threshold"), 0, MAX_THRESHOLD),
         "lower_threshold": 0 if get("lower_threshold") in (None, "") else _int(get("lower_threshold"), _path(path, "lower_threshold"), 0, MAX_THRESHOLD),
     }

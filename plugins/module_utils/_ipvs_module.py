@@ -65,8 +65,8 @@ def execute(module: t.Any, adapter: t.Any, have: list[dict], ops: list[dict], **
 def diff(before: t.Iterable[dict], after: t.Iterable[dict], header: str) -> dict[str, str]:
     """Ansible diff of the affected table part in ``ipvsadm-save -n`` form (thresholds kept)."""
     return {
-        "before": codec.render_save(before, thresholds=True),
-        "after": codec.render_save(after, thresholds=True),
+        "before": codec.render_restore(before),
+        "after": codec.render_restore(after),
         "before_header": "%s (before)" % header,
         "after_header": "%s (after)" % header,
     }

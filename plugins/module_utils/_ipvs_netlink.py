@@ -199,7 +199,7 @@ class IPVSAdapter:
                 raw["tunnel_port"] = socket.ntohs(nla.get_attr("IPVS_DEST_ATTR_TUN_PORT") or 0)
             if tun_type != "ipip":
                 raw["tunnel_checksum"] = TUNNEL_CHECKSUM_NAMES.get(nla.get_attr("IPVS_DEST_ATTR_TUN_FLAGS") or 0, "nocsum")
-        rs = normalize_real_server(raw, svc, "%s real server %s" % (service_label(svc), raw["address"]))
+        rs = normalize_real_server(raw, svc, "%s real server %s" % (service_label(svc), raw["address"]), kernel=True)
         if stats:
             rs["active_connections"] = nla.get_attr("IPVS_DEST_ATTR_ACTIVE_CONNS")
             rs["inactive_connections"] = nla.get_attr("IPVS_DEST_ATTR_INACT_CONNS")

@@ -75,7 +75,9 @@ services:
         - {address: 10.0.0.11, port: 80, forwarding: nat, weight: 1, upper_threshold: 0, lower_threshold: 0,
            tunnel_type: null, tunnel_port: null, tunnel_checksum: null}
 saved:
-  description: The table in C(ipvsadm-save -n) format, with real-server thresholds kept (C(-x), C(-y)).
+  description:
+    - The table in C(ipvsadm-save -n) format, restorable without loss with C(ipvsadm-restore)
+      (real-server thresholds kept as C(-x) and C(-y), fwmarks printed unsigned).
   returned: always
   type: str
   sample: "-A -t 192.0.2.10:80 -s rr\n-a -t 192.0.2.10:80 -r 10.0.0.11:80 -m -w 1\n"
@@ -103,7 +105,7 @@ version:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_module as common
-from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_ipvsadm import render_save
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_ipvsadm import render_restore
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_netlink import connections
 
 
@@ -126,7 +128,7 @@ def main():
     )
     adapter = common.connect(module)
     services = adapter.dump(stats=module.params["stats"])
-    result = dict(changed=False, services=services, saved=render_save(services, thresholds=True), version=_version())
+    result = dict(changed=False, services=services, saved=render_restore(services), version=_version())
     if module.params["connections"]:
         result["connections"] = connections()
     module.exit_json(**result)

@@ -53,8 +53,10 @@ options:
     required: true
   port:
     description:
-      - Port of the real server. Defaults to the service port (C(0) for fwmark services).
-      - Only I(forwarding=nat) can map to a different port.
+      - Port of the real server. Defaults to the service port; for fwmark services C(0), which
+        keeps the destination port of each packet.
+      - Only I(forwarding=nat) can map to a different port (ipvsadm silently replaces the port of
+        a C(dr) or C(tunnel) real server with the service port; this module refuses it instead).
     type: int
   forwarding:
     description: Packet forwarding method (C(-m), C(-g), C(-i)).

@@ -70,11 +70,14 @@ options:
   persistence_netmask:
     description:
       - Granularity of persistence (C(-M)). For IPv4 a netmask such as C(255.255.255.0) or a
-        prefix length such as C(24); for IPv6 a prefix length from 1 to 128.
+        prefix length such as C(24) (unlike C(ipvsadm -M 24), which means the mask 0.0.0.24); for
+        IPv6 a prefix length from 1 to 128.
       - Only for persistent services. Defaults to a single client address.
     type: str
   persistence_engine:
-    description: Persistence engine (C(--pe)); needs a persistent service.
+    description:
+      - Persistence engine (C(--pe)). It only takes effect on a persistent service, but the kernel
+        accepts it on any service, so this module does too.
     type: str
     choices: [sip]
   one_packet:

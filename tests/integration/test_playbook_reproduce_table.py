@@ -16,12 +16,15 @@ from tests.support.modules import ipvsadm, saved
 pytestmark = pytest.mark.lab
 
 GOLDEN = Path(__file__).resolve().parents[1] / "unit" / "golden"
+# Size only (each item is one module run): schedulers are covered by the ipvs_service tests;
+# fwmark_max trips ipvsadm's overflowing sort, so its -Sn order is not comparable as text.
+SKIP = {"big_table", "many_real_servers", "schedulers", "fwmark_max"}
 
 
 def golden_union() -> str:
-    """The union of every golden table (first one wins on a shared service key), as restore text."""
+    """The union of the golden tables (first one wins on a shared service key), as restore text."""
     services = {}
-    for path in sorted(GOLDEN.glob("*.save")):
+    for path in sorted(p for p in GOLDEN.glob("*.save") if p.stem not in SKIP):
         for svc in parse_save(path.read_text()):
             services.setdefault(service_key(svc), svc)
     return render_restore(services.values())

@@ -2,7 +2,7 @@
 # PID 1 of a lab guest (Debian's user-mode Linux).  lab/uml.py copies this file
 # into the run's results directory and boots
 #     linux.uml ... root=/dev/root rootfstype=hostfs rootflags=/ ro init=<copy> \
-#         LAB_SHARE_HOST=<host results dir> LAB_TIMEOUT=<seconds>
+#         LAB_SHARE_HOST=<host results dir> LAB_TIMEOUT=<seconds> LAB_REPO_HOST=<repository>
 # The kernel hands unknown VAR=value arguments to init's environment (UML also
 # leaks mem=... and uml_dir=... there).  Arguments whose name contains a dot
 # are dropped as module parameters, which is why the job itself is a script in
@@ -62,6 +62,16 @@ if [ "${1:-}" != "--stage2" ]; then
     ln -sfn /proc/self/fd/1 "$new/dev/stdout"
     ln -sfn /proc/self/fd/2 "$new/dev/stderr"
     mount -t hostfs -o "$LAB_SHARE_HOST" none "$new$share" || die "cannot mount $LAB_SHARE_HOST on $share"
+    case "${LAB_REPO_HOST:-}" in
+        /tmp/* | /run/* | /dev/shm/*)
+            # The repository (a CI clone, say) lives where the guest gets a fresh tmpfs:
+            # show it there copy-on-write, like the rest of the host root.
+            mkdir -p /run/lab/repo-lower /run/lab/repo-upper /run/lab/repo-work "$new$LAB_REPO_HOST"
+            mount -r -t hostfs -o "$LAB_REPO_HOST" none /run/lab/repo-lower || die "cannot mount $LAB_REPO_HOST"
+            mount -t overlay -o lowerdir=/run/lab/repo-lower,upperdir=/run/lab/repo-upper,workdir=/run/lab/repo-work \
+                overlay "$new$LAB_REPO_HOST" || die "cannot mount the overlay on $LAB_REPO_HOST"
+            ;;
+    esac
     mount --bind "$new$moddir" "$new/lib/modules/$kver" || die "cannot bind $moddir"
     mount --make-rprivate /
     mkdir -p "$new/run/.oldroot"

@@ -379,7 +379,7 @@ def _boot(uml: Uml, shim: Path | None, cpu: int, timeout: float, mem: str, share
     cmd = ["taskset", "-c", str(cpu), str(uml.binary), f"mem={mem}", "quiet", "loglevel=3",
            "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "ro", "con=null", "con0=null,fd:1",
            f"umid={umid}", f"uml_dir={tmp}", f"init={share / '.lab-init.sh'}",
-           f"LAB_SHARE_HOST={share}", f"LAB_TIMEOUT={int(timeout) + 30}"]
+           f"LAB_SHARE_HOST={share}", f"LAB_TIMEOUT={int(timeout) + 30}", f"LAB_REPO_HOST={REPO_ROOT}"]
     host_env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "TMPDIR": str(tmp),
                 "LVS_LAB_PDEATHSIG": str(os.getpid())}
     if shim is not None:

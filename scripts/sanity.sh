@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ansible-test sanity on a copy of the collection placed at ansible_collections/lvs/ipvs.
-# Usage: scripts/sanity.sh [ansible-test sanity args...]
+# Usage: [SANITY_FROM_INDEX=1] scripts/sanity.sh [ansible-test sanity args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -8,7 +8,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 dest="$work/ansible_collections/lvs/ipvs"
 mkdir -p "$dest"
-git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents {} "$dest"/
+if [ -n "${SANITY_FROM_INDEX:-}" ]; then
+    # Exactly what is staged (what the next commit will hold), nothing else of the work tree.
+    git checkout-index -a --prefix="$dest/"
+else
+    git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents {} "$dest"/
+fi
 cd "$dest"
 # ansible-test lists the collection's files through git when it is a repository.
 git init -q && git add -A && git -c user.email=ci@invalid -c user.name=ci commit -qm sanity

@@ -16,10 +16,11 @@ options:
       - An absolute path to a namespace file (for example C(/proc/1234/ns/net)) is accepted too.
     type: str
 requirements:
-  - pyroute2 >= 0.7 on the managed host.
   - A kernel with IPVS (C(ip_vs) built in or loadable; it is loaded on first use).
 notes:
-  - The table is managed over generic netlink with pyroute2; the C(ipvsadm) tool is not needed.
+  - The table is managed over generic netlink (the IPVS family); the C(ipvsadm) tool is not needed.
+    Single changes go through pyroute2; whole-table reads and bulk changes through the
+    collection's own message encoder, which needs nothing beyond Python.
   - C(commands) lists the equivalent C(ipvsadm) command lines, for review and audit.
 seealso:
   - name: ipvsadm(8)

@@ -23,10 +23,13 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_plan import PlanErr
 NAMESPACE_SPEC = {"namespace": {"type": "str"}}
 
 
-def connect(module: t.Any) -> t.Any:
-    """Check pyroute2, enter the requested network namespace, open the IPVS socket."""
-    if not netlink.HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=str(netlink.PYROUTE2_IMPORT_ERROR))
+def connect(module: t.Any, pyroute2: bool = False) -> t.Any:
+    """Enter the requested network namespace and open the IPVS socket.
+
+    ``pyroute2``: the module sends its changes through pyroute2, which must be installed.
+    """
+    if pyroute2 and not netlink.HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib("pyroute2"))
     try:
         if module.params.get("namespace"):
             netlink.enter_namespace(module.params["namespace"])

@@ -16,12 +16,14 @@ fwd_method 3 whatever the kernel says and leaks memory (we read raw attributes);
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import ipaddress
 import os
 import socket
 import struct
 import typing as t
 
+from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_genl as genl
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_plan as P
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
     FAMILIES,
@@ -45,17 +47,9 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
     sort_table,
 )
 
-try:
-    from pyroute2 import IPVS, IPVSDest, IPVSService
-    from pyroute2.netlink.exceptions import NetlinkError
-    HAS_PYROUTE2 = True
-    PYROUTE2_IMPORT_ERROR = None
-except ImportError as _exc:  # pragma: no cover - reported by the modules with missing_required_lib
-    HAS_PYROUTE2 = False
-    PYROUTE2_IMPORT_ERROR = _exc
-
-    class NetlinkError(Exception):  # type: ignore[no-redef]
-        code = 0
+# pyroute2 costs ~0.7 s to import on a small machine: only the modules that send single
+# requests through it import it, and only when they do (see IPVSAdapter.apply).
+HAS_PYROUTE2 = importlib.util.find_spec("pyroute2") is not None
 
 _CLONE_NEWNET = 0x40000000
 _FWD_MASK = 0x7
@@ -125,20 +119,30 @@ class IPVSAdapter:
 
     def __init__(self, run: Runner | None = None) -> None:
         """``run(argv) -> (rc, stdout, stderr)`` runs modprobe (AnsibleModule.run_command)."""
-        if not HAS_PYROUTE2:
-            raise RuntimeError("pyroute2 is required")
         self.run = run
+        self._pyroute2: t.Any = None
         try:
-            self.sock = IPVS()
-        except Exception:  # family not registered: the ip_vs module is not loaded yet
+            self.genl = genl.IPVSGenl()
+        except OSError:  # family not registered: the ip_vs module is not loaded yet
             err = _modprobe("ip_vs", run)
             try:
-                self.sock = IPVS()
-            except Exception as exc:
-                raise IPVSKernelError("kernel", "IPVS is not available: %s%s" % (exc, "; modprobe ip_vs: %s" % err if err else "")) from None
+                self.genl = genl.IPVSGenl()
+            except OSError as exc:
+                raise IPVSKernelError("kernel", "IPVS is not available: %s%s"
+                                      % (exc.strerror, "; modprobe ip_vs: %s" % err if err else "")) from None
 
     def close(self) -> None:
-        self.sock.close()
+        self.genl.close()
+        if self._pyroute2 is not None:
+            self._pyroute2.close()
+
+    @property
+    def sock(self) -> t.Any:
+        """The pyroute2 IPVS socket, opened on first use."""
+        if self._pyroute2 is None:
+            from pyroute2 import IPVS  # pylint: disable=import-outside-toplevel
+            self._pyroute2 = IPVS()
+        return self._pyroute2
 
     def __enter__(self) -> "IPVSAdapter":
         return self
@@ -148,7 +152,11 @@ class IPVSAdapter:
 
     # ---------------------------------------------------------------- reading
     def dump(self, stats: bool = False) -> list[dict[str, t.Any]]:
-        """The whole table, canonical, real servers included (with counters when ``stats``)."""
+        """The whole table, canonical and sorted, real servers included (counters when ``stats``)."""
+        return sort_table(self.genl.dump(stats))
+
+    def dump_pyroute2(self, stats: bool = False) -> list[dict[str, t.Any]]:
+        """The same table read through pyroute2 (a cross-check of the struct decoder)."""
         table = []
         for msg in self.sock.service("dump"):
             nla = msg.get_attr("IPVS_CMD_ATTR_SERVICE")
@@ -210,6 +218,7 @@ class IPVSAdapter:
     # ---------------------------------------------------------------- writing
     @staticmethod
     def _service_request(svc: t.Mapping[str, t.Any], key_only: bool = False) -> t.Any:
+        from pyroute2 import IPVSService  # pylint: disable=import-outside-toplevel
         fields: dict[str, t.Any] = {"af": FAMILIES[svc["family"]]}
         if svc.get("fwmark") is not None:
             fields.update(fwmark=svc["fwmark"], protocol=PROTOCOLS["tcp"])
@@ -235,6 +244,7 @@ class IPVSAdapter:
 
     @staticmethod
     def _dest_request(rs: t.Mapping[str, t.Any]) -> t.Any:
+        from pyroute2 import IPVSDest  # pylint: disable=import-outside-toplevel
         tunnel = rs["forwarding"] == "tunnel"
         return IPVSDest(
             addr=rs["address"],
@@ -265,7 +275,8 @@ class IPVSAdapter:
         return failures
 
     def apply(self, ops: t.Sequence[t.Mapping[str, t.Any]]) -> int:
-        """Apply ops in order; on a refusal raise IPVSKernelError naming the object (``applied`` = ops done)."""
+        """Apply ops one by one through pyroute2; on a refusal raise IPVSKernelError naming the object."""
+        from pyroute2.netlink.exceptions import NetlinkError  # pylint: disable=import-outside-toplevel
         failures = self._load_modules(ops)
         for done, op in enumerate(ops):
             action, svc = op["action"], op["service"]
@@ -289,6 +300,85 @@ class IPVSAdapter:
                         detail += " (%s not available: %s)" % (missing[0], failures[missing[0]])
                 raise IPVSKernelError(label, detail, applied=done) from None
         return len(ops)
+
+    def apply_batch(self, ops: t.Sequence[t.Mapping[str, t.Any]], have: t.Sequence[t.Mapping[str, t.Any]]) -> None:
+        """Apply ops as a few batched requests, all or nothing.
+
+        If the kernel refuses any op, every op it accepted is undone (inverse ops, newest
+        first) so the table is ``have`` again, and IPVSKernelError names the first refused
+        object.
+        """
+        if not ops:
+            return
+        modules = self._load_modules(ops)
+        failures = self.genl.batch([op_request(op) for op in ops])
+        if not failures:
+            return
+        failed = {index for index, _code in failures}
+        done = [op for i, op in enumerate(ops) if i not in failed]
+        undo, undo_failures = self.undo(done, have)
+        index, code = failures[0]
+        op = ops[index]
+        detail = "%s refused by the kernel: %s" % (op["action"], os.strerror(code))
+        missing = [m for m in ("ip_vs_%s" % op["service"]["scheduler"], "ip_vs_pe_%s" % op["service"].get("persistence_engine"))
+                   if m in modules and op["action"] in (P.ADD_SERVICE, P.SET_SERVICE)]
+        if missing:
+            detail += " (%s not available: %s)" % (missing[0], modules[missing[0]])
+        detail += "; %d of %d operations had been applied and were rolled back" % (len(done), len(ops))
+        if undo_failures:
+            detail += "; ROLLBACK INCOMPLETE: %s" % ", ".join(
+                "%s (%s)" % (op_label(undo[i]), os.strerror(c)) for i, c in undo_failures)
+        raise IPVSKernelError(op_label(op), detail, applied=0)
+
+    def undo(self, done: t.Sequence[t.Mapping[str, t.Any]], have: t.Sequence[t.Mapping[str, t.Any]]) -> tuple[list, list]:
+        """Revert ``done`` (applied to ``have``); returns (undo ops, (index, errno) of those refused)."""
+        undo = P.inverse_ops(done, have)
+        return undo, (self.genl.batch([op_request(op) for op in undo]) if undo else [])
+
+    # ---------------------------------------------------------------- config
+    def timeouts(self) -> dict[str, int]:
+        return self.genl.get_timeouts()
+
+    def set_timeouts(self, tcp: int, tcpfin: int, udp: int) -> None:
+        self.genl.set_timeouts(tcp, tcpfin, udp)
+
+    def daemons(self) -> list[dict[str, t.Any]]:
+        return self.genl.get_daemons()
+
+    def start_daemon(self, daemon: t.Mapping[str, t.Any]) -> None:
+        try:
+            self.genl.start_daemon(daemon)
+        except OSError as exc:
+            raise IPVSKernelError("sync daemon %s" % daemon["state"], "refused by the kernel: %s" % exc.strerror) from None
+
+    def stop_daemon(self, state: str) -> None:
+        try:
+            self.genl.stop_daemon(state)
+        except OSError as exc:
+            raise IPVSKernelError("sync daemon %s" % state, "refused by the kernel: %s" % exc.strerror) from None
+
+
+def op_request(op: t.Mapping[str, t.Any]) -> tuple[int, bytes]:
+    """A planned op as one generic-netlink request (command, attributes)."""
+    action, svc = op["action"], op["service"]
+    if action in (P.ADD_SERVICE, P.SET_SERVICE):
+        cmd = genl.CMD_NEW_SERVICE if action == P.ADD_SERVICE else genl.CMD_SET_SERVICE
+        return cmd, genl.nla(genl.ATTR_SERVICE, genl.service_attrs(svc))
+    key = genl.nla(genl.ATTR_SERVICE, genl.service_key_attrs(svc))
+    if action == P.DEL_SERVICE:
+        return genl.CMD_DEL_SERVICE, key
+    rs = op["real_server"]
+    if action == P.DEL_REAL_SERVER:
+        return genl.CMD_DEL_DEST, key + genl.nla(genl.ATTR_DEST, genl.dest_attrs(rs, key_only=True))
+    cmd = genl.CMD_NEW_DEST if action == P.ADD_REAL_SERVER else genl.CMD_SET_DEST
+    return cmd, key + genl.nla(genl.ATTR_DEST, genl.dest_attrs(rs))
+
+
+def op_label(op: t.Mapping[str, t.Any]) -> str:
+    label = service_label(op["service"])
+    if "real_server" in op:
+        label += " real server %s" % real_server_label(op["real_server"])
+    return label
 
 
 def service_label_raw(raw: t.Mapping[str, t.Any]) -> str:

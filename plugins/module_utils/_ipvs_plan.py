@@ -14,9 +14,11 @@ make-before-break: new services, edits, new real servers, then removals.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import typing as t
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
+    IPVSValidationError,
     real_server_config,
     real_server_key,
     service_config,
@@ -160,3 +162,93 @@ def apply_ops(have: t.Sequence[dict], ops: t.Iterable[dict]) -> list[dict]:
                 raise PlanError(service_label(cfg), "real server %s does not exist" % (rkey,))
             svc["real_servers"] = others if action == DEL_REAL_SERVER else others + [dict(rs)]
     return sort_table(table.values())
+
+
+def inverse_ops(done: t.Sequence[dict], have: t.Sequence[dict]) -> list[dict]:
+    """Ops that undo ``done`` (applied in order to ``have``): the rollback of a failed apply."""
+    have_by_key = {service_key(s): s for s in have}
+    undo: list[dict] = []
+    for op in reversed(done):
+        action, svc = op["action"], op["service"]
+        if action == ADD_SERVICE:
+            undo.append({"action": DEL_SERVICE, "service": svc})
+        elif action == SET_SERVICE:
+            undo.append({"action": SET_SERVICE, "service": op["before"], "before": svc})
+        elif action == DEL_SERVICE:
+            old = have_by_key[service_key(svc)]
+            undo.append({"action": ADD_SERVICE, "service": service_config(old)})
+            undo.extend({"action": ADD_REAL_SERVER, "service": service_config(old), "real_server": real_server_config(r)}
+                        for r in old.get("real_servers") or [])
+        elif action == ADD_REAL_SERVER:
+            undo.append({"action": DEL_REAL_SERVER, "service": svc, "real_server": op["real_server"]})
+        elif action == SET_REAL_SERVER:
+            undo.append({"action": SET_REAL_SERVER, "service": svc, "real_server": op["before"], "before": op["real_server"]})
+        elif action == DEL_REAL_SERVER:
+            undo.append({"action": ADD_REAL_SERVER, "service": svc, "real_server": op["real_server"]})
+    return undo
+
+
+def split_drain(ops: t.Sequence[dict], have: t.Sequence[dict]) -> tuple[list[dict], list[dict], list[tuple]]:
+    """Split ops for draining: (first, removals, waits).
+
+    ``first`` is every op that adds or edits, plus a weight-0 ``set`` for each real server
+    that is about to be removed (alone or with its service) and still has weight; ``removals``
+    are the deletes, to run once ``waits`` — (service key, real server key) pairs whose
+    connections must end — are empty or timed out. UDP real servers are not waited for.
+    """
+    have_by_key = {service_key(s): s for s in have}
+    first = [op for op in ops if op["action"] not in (DEL_REAL_SERVER, DEL_SERVICE)]
+    removals = [op for op in ops if op["action"] in (DEL_REAL_SERVER, DEL_SERVICE)]
+    waits: list[tuple] = []
+    for op in removals:
+        svc = have_by_key.get(service_key(op["service"]))
+        if svc is None:
+            continue
+        targets = svc.get("real_servers") or [] if op["action"] == DEL_SERVICE else [op["real_server"]]
+        for rs in targets:
+            cfg = real_server_config(rs)
+            if cfg["weight"]:
+                first.append({"action": SET_REAL_SERVER, "service": service_config(svc),
+                              "real_server": dict(cfg, weight=0), "before": cfg})
+            if svc.get("protocol") != "udp":
+                waits.append((service_key(svc), real_server_key(rs)))
+    return first, removals, waits
+
+
+def _ranges(values: t.Any, field: str, high: int) -> list[tuple[int, int]]:
+    out = []
+    for i, value in enumerate(values or []):
+        text = str(value).strip()
+        low, sep, top = text.partition("-")
+        try:
+            first, last = int(low), int(top) if sep else int(low)
+        except ValueError:
+            raise IPVSValidationError("%s[%d]" % (field, i), "%r is not a number or a range like 100-199" % value) from None
+        if not 0 <= first <= last <= high:
+            raise IPVSValidationError("%s[%d]" % (field, i), "%r is not a range within 0..%d" % (value, high))
+        out.append((first, last))
+    return out
+
+
+def ownership(owned: t.Mapping[str, t.Any] | None) -> t.Callable[[dict], bool]:
+    """A predicate telling whether a service is owned, from the ``owned`` option (None: all)."""
+    if not owned:
+        return lambda svc: True
+    nets = []
+    for i, value in enumerate(owned.get("addresses") or []):
+        try:
+            nets.append(ipaddress.ip_network(str(value).strip(), strict=False))
+        except ValueError:
+            raise IPVSValidationError("owned.addresses[%d]" % i, "%r is not an address or network" % value) from None
+    ports = _ranges(owned.get("ports"), "owned.ports", 65535)
+    marks = _ranges(owned.get("fwmarks"), "owned.fwmarks", 2 ** 32 - 1)
+
+    def owns(svc: t.Mapping[str, t.Any]) -> bool:
+        if svc.get("fwmark") is not None:
+            return bool(marks) and any(a <= svc["fwmark"] <= b for a, b in marks)
+        if not nets and not ports:
+            return False
+        addr = ipaddress.ip_address(svc["address"])
+        return ((not nets or any(addr.version == n.version and addr in n for n in nets))
+                and (not ports or any(a <= svc["port"] <= b for a, b in ports)))
+    return owns

@@ -12,7 +12,8 @@ version_added: 1.0.0
 description:
   - Returns the kernel's whole IPVS table in the shape the other modules of the collection
     take (so C(services) can be fed back as configuration), optionally with counters and
-    rates (C(ipvsadm -Ln --stats --rate)) and the connection entries (C(ipvsadm -Lnc)).
+    rates (C(ipvsadm -Ln --stats --rate)) and the connection entries (C(ipvsadm -Lnc)),
+    plus the timeouts and the connection-sync daemons.
   - Changes nothing.
 author:
   - lvs.ipvs maintainers (@lvs-ipvs)
@@ -95,6 +96,18 @@ connections:
       expires: 899
       persistence_engine: null
       persistence_data: null
+timeouts:
+  description: Connection timeouts in seconds (C(ipvsadm -L --timeout)).
+  returned: always
+  type: dict
+  sample: {"tcp": 900, "tcpfin": 120, "udp": 300}
+sync_daemons:
+  description: Running connection-sync daemons (C(ipvsadm -L --daemon)), as M(lvs.ipvs.ipvs_config) takes them.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"state": "master", "interface": "eth1", "syncid": 10, "sync_maxlen": 1472, "mcast_group": "224.0.0.81",
+            "mcast_port": 8848, "mcast_ttl": 1}]
 version:
   description: The IPVS version line of C(/proc/net/ip_vs), when readable.
   returned: always
@@ -128,7 +141,8 @@ def main():
     )
     adapter = common.connect(module)
     services = adapter.dump(stats=module.params["stats"])
-    result = dict(changed=False, services=services, saved=render_restore(services), version=_version())
+    result = dict(changed=False, services=services, saved=render_restore(services), version=_version(),
+                  timeouts=adapter.timeouts(), sync_daemons=adapter.daemons())
     if module.params["connections"]:
         result["connections"] = connections()
     module.exit_json(**result)

@@ -88,6 +88,8 @@ options:
         (all three) and C(gre) (C(nocsum), C(csum)); C(nocsum) when omitted.
     type: str
     choices: [nocsum, csum, remcsum]
+requirements:
+  - pyroute2 >= 0.7 on the managed host (changes are sent through it).
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.attributes
@@ -203,7 +205,7 @@ def main():
     # Validate before touching anything, even when the service turns out to be missing.
     common.validated(module, normalize_real_server, raw, svc_id, "")
 
-    adapter = common.connect(module)
+    adapter = common.connect(module, pyroute2=True)
     have = adapter.dump()
     svc = _find(have, service_key, svc_key)
     if svc is None:

@@ -84,6 +84,8 @@ options:
     description: One-packet scheduling (C(-o)), for UDP and fwmark services.
     type: bool
     default: false
+requirements:
+  - pyroute2 >= 0.7 on the managed host (changes are sent through it).
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.attributes
@@ -195,7 +197,7 @@ def main():
     want = common.validated(module, normalize_service, raw, "", False)
     state = module.params["state"]
 
-    adapter = common.connect(module)
+    adapter = common.connect(module, pyroute2=True)
     have = adapter.dump()
     ops = common.validated(module, plan, [want], have, "deleted" if state == "absent" else "merged")
     after_table, result = common.execute(module, adapter, have, ops)

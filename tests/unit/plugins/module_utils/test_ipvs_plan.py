@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
+    IPVSValidationError,
     normalize_table,
     real_server_key,
     service_config,
@@ -15,8 +16,11 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_plan import (
     PlanError,
     apply_ops,
+    inverse_ops,
+    ownership,
     plan,
     plan_real_server,
+    split_drain,
 )
 
 
@@ -190,3 +194,46 @@ def test_ops_never_delete_and_readd_the_same_object(want, have):
     added = {_identity(op) for op in ops if op["action"].startswith("add")}
     deleted = {_identity(op) for op in ops if op["action"].startswith("del")}
     assert not added & deleted
+
+
+@settings(max_examples=300, deadline=None)
+@given(want=tables(), have=tables(), cut=st.integers(0, 30))
+def test_inverse_ops_undo_any_applied_prefix(want, have, cut):
+    """Rollback: whatever prefix of a plan was applied, its inverse restores ``have``."""
+    done = plan(want, have, "overridden")[:cut]
+    assert apply_ops(apply_ops(have, done), inverse_ops(done, have)) == have
+
+
+@settings(max_examples=200, deadline=None)
+@given(want=tables(), have=tables())
+def test_split_drain_reaches_the_same_table_through_weight_zero(want, have):
+    ops = plan(want, have, "overridden")
+    first, removals, waits = split_drain(ops, have)
+    middle = apply_ops(have, first)
+    assert apply_ops(middle, removals) == want
+    for svc_key, rs_key in waits:
+        (svc,) = [s for s in middle if service_key(s) == svc_key]
+        assert [r["weight"] for r in svc["real_servers"] if real_server_key(r) == rs_key] == [0]
+        assert svc["protocol"] != "udp"
+
+
+def test_ownership_by_network_port_and_fwmark():
+    owns = ownership({"addresses": ["10.0.0.0/24", "2001:db8::/64"], "ports": ["80", "8000-8099"], "fwmarks": ["5-9"]})
+    svc = [table(s)[0] for s in ({"address": "10.0.0.7", "port": 8050}, {"address": "10.0.1.7", "port": 80},
+                                 {"address": "10.0.0.7", "port": 443}, {"address": "2001:db8::1", "port": 80},
+                                 {"fwmark": 5}, {"fwmark": 10})]
+    assert [owns(s) for s in svc] == [True, False, False, True, True, False]
+    assert ownership(None)(svc[1]) is True
+    only_marks = ownership({"fwmarks": ["1"]})
+    assert only_marks(svc[0]) is False
+
+
+@pytest.mark.parametrize("owned, message", [
+    ({"addresses": ["10.0.0.300/24"]}, "owned.addresses[0]: '10.0.0.300/24' is not an address or network"),
+    ({"ports": ["80-70"]}, "owned.ports[0]: '80-70' is not a range within 0..65535"),
+    ({"fwmarks": ["x"]}, "owned.fwmarks[0]: 'x' is not a number or a range like 100-199"),
+])
+def test_bad_ownership_names_the_field(owned, message):
+    with pytest.raises(IPVSValidationError) as exc:
+        ownership(owned)
+    assert str(exc.value) == message

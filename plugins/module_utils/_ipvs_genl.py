@@ -1,0 +1,391 @@
+# -*- coding: utf-8 -*-
+# Copyright: lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""IPVS generic-netlink messages encoded with ``struct``: the bulk path of the netlink adapter.
+
+PRIVATE to the lvs.ipvs collection: no compatibility promise for anything here.
+
+Standard library only. Used by ``_ipvs_netlink`` for what pyroute2 does slowly or not at
+all: whole-table dumps (one parse per attribute, no per-object classes), batches of
+thousands of requests in a few ``sendmsg`` calls (the kernel runs every request of a
+batch and reports each failure by sequence number), the timeouts (``ipvsadm --set``) and
+the connection-sync daemon, whose attributes pyroute2 leaves untyped.
+Message layouts follow include/uapi/linux/ip_vs.h.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+import socket
+import struct
+import typing as t
+
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
+    DEFAULT_PERSISTENCE_TIMEOUT,
+    FAMILIES,
+    FORWARDING,
+    PROTOCOLS,
+    SVC_F_ONEPACKET,
+    SVC_F_PERSISTENT,
+    TUNNEL_CHECKSUMS,
+    TUNNEL_TYPES,
+    sched_flag_bits,
+    sched_flag_names,
+)
+
+NETLINK_GENERIC = 16
+NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x2, 0x4, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+GENL_ID_CTRL, CTRL_CMD_GETFAMILY, CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME = 0x10, 3, 1, 2
+SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
+
+IPVS_GENL_NAME, IPVS_GENL_VERSION = "IPVS", 1
+(CMD_NEW_SERVICE, CMD_SET_SERVICE, CMD_DEL_SERVICE, CMD_GET_SERVICE, CMD_NEW_DEST, CMD_SET_DEST, CMD_DEL_DEST,
+ CMD_GET_DEST, CMD_NEW_DAEMON, CMD_DEL_DAEMON, CMD_GET_DAEMON, CMD_SET_CONFIG, CMD_GET_CONFIG) = range(1, 14)
+ATTR_SERVICE, ATTR_DEST, ATTR_DAEMON, ATTR_TIMEOUT_TCP, ATTR_TIMEOUT_TCP_FIN, ATTR_TIMEOUT_UDP = range(1, 7)
+(SVC_AF, SVC_PROTOCOL, SVC_ADDR, SVC_PORT, SVC_FWMARK, SVC_SCHED_NAME, SVC_FLAGS, SVC_TIMEOUT, SVC_NETMASK,
+ SVC_STATS, SVC_PE_NAME, SVC_STATS64) = range(1, 13)
+(DEST_ADDR, DEST_PORT, DEST_FWD_METHOD, DEST_WEIGHT, DEST_U_THRESH, DEST_L_THRESH, DEST_ACTIVE_CONNS,
+ DEST_INACT_CONNS, DEST_PERSIST_CONNS, DEST_STATS, DEST_ADDR_FAMILY, DEST_STATS64, DEST_TUN_TYPE, DEST_TUN_PORT,
+ DEST_TUN_FLAGS) = range(1, 16)
+(DAEMON_STATE, DAEMON_MCAST_IFN, DAEMON_SYNC_ID, DAEMON_SYNC_MAXLEN, DAEMON_MCAST_GROUP, DAEMON_MCAST_GROUP6,
+ DAEMON_MCAST_PORT, DAEMON_MCAST_TTL) = range(1, 9)
+DAEMON_STATES = {"master": 1, "backup": 2}
+STATS_KEYS = ("conns", "inpkts", "outpkts", "inbytes", "outbytes", "cps", "inpps", "outpps", "inbps", "outbps")
+
+_HDR = struct.Struct("=IHHII")
+_GENL = struct.Struct("=BBH")
+_NLA = struct.Struct("=HH")
+_U16, _U32, _BE16, _U64 = struct.Struct("=H"), struct.Struct("=I"), struct.Struct("!H"), struct.Struct("=Q")
+_FWD_NAMES = {0: "nat", 1: "dr", 2: "tunnel", 3: "dr"}
+_TUN_TYPE_NAMES = {v: k for k, v in TUNNEL_TYPES.items()}
+_TUN_CSUM_NAMES = {v: k for k, v in TUNNEL_CHECKSUMS.items()}
+_PROTO_NAMES = {v: k for k, v in PROTOCOLS.items()}
+_AF_NAMES = {v: k for k, v in FAMILIES.items()}
+# Replies to a batch are read after every this many bytes of requests (the socket buffers are large).
+BATCH_BYTES = 256 * 1024
+
+
+class GenlError(OSError):
+    """A request was refused: ``errno`` and the ``index`` of the request in its batch."""
+
+    def __init__(self, code: int, index: int = -1) -> None:
+        super().__init__(code, os.strerror(code))
+        self.index = index
+
+
+def nla(kind: int, payload: bytes) -> bytes:
+    size = 4 + len(payload)
+    return _NLA.pack(size, kind) + payload + b"\0" * (-size % 4)
+
+
+def parse_attrs(data: bytes | memoryview, offset: int = 0, end: int | None = None) -> dict[int, memoryview]:
+    """Top-level attributes of a payload, by type (NLA_F_NESTED / byte-order bits masked)."""
+    view = memoryview(data)
+    end = len(view) if end is None else end
+    attrs = {}
+    unpack = _NLA.unpack_from
+    while offset + 4 <= end:
+        size, kind = unpack(view, offset)
+        if size < 4:
+            break
+        attrs[kind & 0x3FFF] = view[offset + 4:offset + size]
+        offset += (size + 3) & ~3
+    return attrs
+
+
+def _addr_bytes(address: str) -> bytes:
+    return socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
+
+
+def _addr_text(raw: memoryview, family: int) -> str:
+    if family == socket.AF_INET6:
+        return socket.inet_ntop(socket.AF_INET6, bytes(raw[:16]))
+    return socket.inet_ntop(socket.AF_INET, bytes(raw[:4]))
+
+
+def service_key_attrs(svc: t.Mapping[str, t.Any]) -> bytes:
+    """The attributes that identify a service."""
+    af = FAMILIES[svc["family"]]
+    if svc.get("fwmark") is not None:
+        return nla(SVC_AF, _U16.pack(af)) + nla(SVC_PROTOCOL, _U16.pack(PROTOCOLS["tcp"])) + nla(SVC_FWMARK, _U32.pack(svc["fwmark"]))
+    return (nla(SVC_AF, _U16.pack(af)) + nla(SVC_PROTOCOL, _U16.pack(PROTOCOLS[svc["protocol"]]))
+            + nla(SVC_ADDR, _addr_bytes(svc["address"])) + nla(SVC_PORT, _BE16.pack(svc["port"])))
+
+
+def service_attrs(svc: t.Mapping[str, t.Any]) -> bytes:
+    """Every attribute of a service (add / set): flags are sent in full with an all-ones mask."""
+    flags = sched_flag_bits(svc["scheduler"], svc["scheduler_flags"])
+    if svc["persistence_timeout"]:
+        flags |= SVC_F_PERSISTENT
+    if svc["one_packet"]:
+        flags |= SVC_F_ONEPACKET
+    netmask = svc["persistence_netmask"]
+    # IPv4: the mask in network order; IPv6: the prefix length, a host-order u32.
+    mask = _U32.pack(netmask) if svc["family"] == "ipv6" else socket.inet_aton(netmask)
+    out = (service_key_attrs(svc) + nla(SVC_SCHED_NAME, svc["scheduler"].encode() + b"\0")
+           + nla(SVC_FLAGS, struct.pack("=II", flags, 0xFFFFFFFF)) + nla(SVC_TIMEOUT, _U32.pack(svc["persistence_timeout"]))
+           + nla(SVC_NETMASK, mask))
+    if svc.get("persistence_engine"):
+        out += nla(SVC_PE_NAME, svc["persistence_engine"].encode() + b"\0")
+    return out
+
+
+def dest_attrs(rs: t.Mapping[str, t.Any], key_only: bool = False) -> bytes:
+    af = socket.AF_INET6 if ":" in rs["address"] else socket.AF_INET
+    out = nla(DEST_ADDR, _addr_bytes(rs["address"])) + nla(DEST_PORT, _BE16.pack(rs["port"]))
+    if key_only:
+        return out + nla(DEST_ADDR_FAMILY, _U16.pack(af))
+    tunnel = rs["forwarding"] == "tunnel"
+    return (out + nla(DEST_FWD_METHOD, _U32.pack(FORWARDING[rs["forwarding"]])) + nla(DEST_WEIGHT, _U32.pack(rs["weight"]))
+            + nla(DEST_U_THRESH, _U32.pack(rs["upper_threshold"])) + nla(DEST_L_THRESH, _U32.pack(rs["lower_threshold"]))
+            + nla(DEST_ADDR_FAMILY, _U16.pack(af))
+            + nla(DEST_TUN_TYPE, bytes([TUNNEL_TYPES[rs["tunnel_type"]] if tunnel else 0]))
+            + nla(DEST_TUN_PORT, _BE16.pack((rs.get("tunnel_port") or 0) if tunnel else 0))
+            + nla(DEST_TUN_FLAGS, _U16.pack(TUNNEL_CHECKSUMS[rs.get("tunnel_checksum") or "nocsum"] if tunnel else 0)))
+
+
+def _stats(raw: memoryview | None) -> tuple[dict[str, int], dict[str, int]]:
+    values = dict.fromkeys(STATS_KEYS, 0)
+    if raw is not None:
+        for kind, val in parse_attrs(raw).items():
+            if 1 <= kind <= 10:
+                values[STATS_KEYS[kind - 1]] = _U64.unpack(val[:8])[0] if len(val) >= 8 else _U32.unpack(val[:4])[0]
+    return ({k: values[k] for k in STATS_KEYS[:5]}, {k: values[k] for k in STATS_KEYS[5:]})
+
+
+def decode_service(raw: memoryview, stats: bool = False) -> dict[str, t.Any]:
+    """A dumped service as a canonical record (the kernel's data is trusted: no re-validation)."""
+    a = parse_attrs(raw)
+    af = _U16.unpack(a[SVC_AF][:2])[0]
+    family = _AF_NAMES[af]
+    flags = struct.unpack("=I", a[SVC_FLAGS][:4])[0]
+    sched = bytes(a[SVC_SCHED_NAME]).split(b"\0", 1)[0].decode()
+    fwmark = _U32.unpack(a[SVC_FWMARK][:4])[0] if SVC_FWMARK in a else 0
+    persistent = bool(flags & SVC_F_PERSISTENT)
+    if persistent:
+        mask = a[SVC_NETMASK][:4]
+        netmask: t.Any = _U32.unpack(mask)[0] if family == "ipv6" else socket.inet_ntoa(bytes(mask))
+    else:
+        netmask = 128 if family == "ipv6" else "255.255.255.255"
+    pe = bytes(a[SVC_PE_NAME]).split(b"\0", 1)[0].decode() if SVC_PE_NAME in a else ""
+    svc = {
+        "family": family,
+        "protocol": None if fwmark else _PROTO_NAMES[_U16.unpack(a[SVC_PROTOCOL][:2])[0]],
+        "address": None if fwmark else _addr_text(a[SVC_ADDR], af),
+        "port": None if fwmark else _BE16.unpack(a[SVC_PORT][:2])[0],
+        "fwmark": fwmark or None,
+        "scheduler": sched,
+        "scheduler_flags": sched_flag_names(sched, flags),
+        "persistence_timeout": _U32.unpack(a[SVC_TIMEOUT][:4])[0] if persistent else 0,
+        "persistence_netmask": netmask,
+        "persistence_engine": pe or None,
+        "one_packet": bool(flags & SVC_F_ONEPACKET),
+    }
+    if stats:
+        svc["stats"], svc["rates"] = _stats(a.get(SVC_STATS64))
+    return svc
+
+
+def decode_dest(raw: memoryview, stats: bool = False) -> dict[str, t.Any]:
+    a = parse_attrs(raw)
+    af = _U16.unpack(a[DEST_ADDR_FAMILY][:2])[0] if DEST_ADDR_FAMILY in a else socket.AF_INET
+    fwd = _FWD_NAMES[_U32.unpack(a[DEST_FWD_METHOD][:4])[0] & 0x7]
+    rs: dict[str, t.Any] = {
+        "address": _addr_text(a[DEST_ADDR], af),
+        "port": _BE16.unpack(a[DEST_PORT][:2])[0],
+        "forwarding": fwd,
+        "weight": _U32.unpack(a[DEST_WEIGHT][:4])[0],
+        "upper_threshold": _U32.unpack(a[DEST_U_THRESH][:4])[0],
+        "lower_threshold": _U32.unpack(a[DEST_L_THRESH][:4])[0],
+        "tunnel_type": None, "tunnel_port": None, "tunnel_checksum": None,
+    }
+    if fwd == "tunnel":
+        tun = _TUN_TYPE_NAMES.get(a[DEST_TUN_TYPE][0] if DEST_TUN_TYPE in a else 0, "ipip")
+        rs["tunnel_type"] = tun
+        if tun == "gue":
+            rs["tunnel_port"] = _BE16.unpack(a[DEST_TUN_PORT][:2])[0]
+        if tun != "ipip":
+            rs["tunnel_checksum"] = _TUN_CSUM_NAMES.get(_U16.unpack(a[DEST_TUN_FLAGS][:2])[0] if DEST_TUN_FLAGS in a else 0, "nocsum")
+    if stats:
+        rs["active_connections"] = _U32.unpack(a[DEST_ACTIVE_CONNS][:4])[0]
+        rs["inactive_connections"] = _U32.unpack(a[DEST_INACT_CONNS][:4])[0]
+        rs["persistent_connections"] = _U32.unpack(a[DEST_PERSIST_CONNS][:4])[0]
+        rs["stats"], rs["rates"] = _stats(a.get(DEST_STATS64))
+    return rs
+
+
+class IPVSGenl:
+    """A generic-netlink socket bound to the IPVS family of the current network namespace."""
+
+    def __init__(self, bufsize: int = 32 * 1024 * 1024) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+        for force, plain in ((SO_SNDBUFFORCE, socket.SO_SNDBUF), (SO_RCVBUFFORCE, socket.SO_RCVBUF)):
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, force, bufsize)
+            except OSError:  # without CAP_NET_ADMIN: the ordinary, capped option
+                self.sock.setsockopt(socket.SOL_SOCKET, plain, bufsize)
+        self.sock.bind((0, 0))
+        self.seq = 0
+        self.family = self._resolve(IPVS_GENL_NAME)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "IPVSGenl":
+        return self
+
+    def __exit__(self, *exc: t.Any) -> None:
+        self.close()
+
+    def _message(self, family: int, cmd: int, attrs: bytes, flags: int, version: int = IPVS_GENL_VERSION) -> tuple[int, bytes]:
+        self.seq += 1
+        body = _GENL.pack(cmd, version, 0) + attrs
+        return self.seq, _HDR.pack(16 + len(body), family, flags, self.seq, 0) + body
+
+    def _replies(self) -> t.Iterator[tuple[int, int, memoryview]]:
+        """(type, seq, payload) of every message of one read."""
+        data = self.sock.recv(1 << 20)
+        view = memoryview(data)
+        offset = 0
+        while offset + 16 <= len(view):
+            size, kind, _flags, seq, _pid = _HDR.unpack_from(view, offset)
+            yield kind, seq, view[offset + 16:offset + size]
+            offset += (size + 3) & ~3
+
+    def _resolve(self, name: str) -> int:
+        seq, msg = self._message(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, nla(CTRL_ATTR_FAMILY_NAME, name.encode() + b"\0"),
+                                 NLM_F_REQUEST, version=1)
+        self.sock.send(msg)
+        for kind, rseq, payload in self._replies():
+            if kind == NLMSG_ERROR:
+                code = -struct.unpack("=i", payload[:4])[0]
+                raise GenlError(code or _errno.ENOENT)
+            if rseq == seq:
+                return _U16.unpack(parse_attrs(payload, 4)[CTRL_ATTR_FAMILY_ID][:2])[0]
+        raise GenlError(_errno.ENOENT)
+
+    def request(self, cmd: int, attrs: bytes = b"", dump: bool = False) -> list[memoryview]:
+        """One request; returns the payloads (after the genl header) of its replies."""
+        seq, msg = self._message(self.family, cmd, attrs, NLM_F_REQUEST | (NLM_F_DUMP if dump else NLM_F_ACK))
+        self.sock.send(msg)
+        out = []
+        while True:
+            for kind, rseq, payload in self._replies():
+                if rseq != seq:
+                    continue
+                if kind == NLMSG_ERROR:
+                    code = -struct.unpack("=i", payload[:4])[0]
+                    if code:
+                        raise GenlError(code)
+                    return out
+                if kind == NLMSG_DONE:
+                    return out
+                out.append(payload[4:])
+                if not dump:
+                    return out
+
+    # ------------------------------------------------------------------ table
+    def dump(self, stats: bool = False) -> list[dict[str, t.Any]]:
+        """Every service with its real servers (unsorted; canonical records)."""
+        services = []
+        for payload in self.request(CMD_GET_SERVICE, dump=True):
+            raw = parse_attrs(payload)[ATTR_SERVICE]
+            svc = decode_service(raw, stats)
+            key = parse_attrs(raw)
+            ident = b"".join(nla(k, bytes(key[k])) for k in (SVC_AF, SVC_PROTOCOL, SVC_ADDR, SVC_PORT, SVC_FWMARK) if k in key)
+            svc["real_servers"] = [decode_dest(parse_attrs(p)[ATTR_DEST], stats)
+                                   for p in self.request(CMD_GET_DEST, nla(ATTR_SERVICE, ident), dump=True)]
+            services.append(svc)
+        return services
+
+    def batch(self, requests: t.Sequence[tuple[int, bytes]]) -> list[tuple[int, int]]:
+        """Send (cmd, attrs) requests in few sendmsg calls; returns (index, errno) of every failure.
+
+        The kernel handles each request of a batch even after one fails; only the last request
+        of each chunk asks for an acknowledgement, failures report themselves.
+        """
+        failures: list[tuple[int, int]] = []
+        first_seq = self.seq + 1
+        chunk: list[bytes] = []
+        size = 0
+        for i, (cmd, attrs) in enumerate(requests):
+            last = i == len(requests) - 1
+            flags = NLM_F_REQUEST
+            if last or size + len(attrs) + 20 >= BATCH_BYTES:
+                flags |= NLM_F_ACK
+            seq, msg = self._message(self.family, cmd, attrs, flags)
+            chunk.append(msg)
+            size += len(msg)
+            if flags & NLM_F_ACK:
+                self.sock.sendmsg(chunk)
+                failures.extend(self._collect(first_seq, seq))
+                chunk, size = [], 0
+        return failures
+
+    def _collect(self, first_seq: int, ack_seq: int) -> list[tuple[int, int]]:
+        failures = []
+        while True:
+            for kind, seq, payload in self._replies():
+                if kind != NLMSG_ERROR:
+                    continue
+                code = -struct.unpack("=i", payload[:4])[0]
+                if code:
+                    failures.append((seq - first_seq, code))
+                if seq == ack_seq:
+                    return failures
+
+    # --------------------------------------------------------- config, daemon
+    def get_timeouts(self) -> dict[str, int]:
+        (payload,) = self.request(CMD_GET_CONFIG)
+        a = parse_attrs(payload)
+        return {name: _U32.unpack(a[kind][:4])[0] if kind in a else 0
+                for name, kind in (("tcp", ATTR_TIMEOUT_TCP), ("tcpfin", ATTR_TIMEOUT_TCP_FIN), ("udp", ATTR_TIMEOUT_UDP))}
+
+    def set_timeouts(self, tcp: int, tcpfin: int, udp: int) -> None:
+        """Like ``ipvsadm --set``: 0 leaves a timeout unchanged."""
+        self.request(CMD_SET_CONFIG, nla(ATTR_TIMEOUT_TCP, _U32.pack(tcp)) + nla(ATTR_TIMEOUT_TCP_FIN, _U32.pack(tcpfin))
+                     + nla(ATTR_TIMEOUT_UDP, _U32.pack(udp)))
+
+    def get_daemons(self) -> list[dict[str, t.Any]]:
+        daemons = []
+        for payload in self.request(CMD_GET_DAEMON, dump=True):
+            a = parse_attrs(parse_attrs(payload)[ATTR_DAEMON])
+            state = _U32.unpack(a[DAEMON_STATE][:4])[0]
+            group = None
+            if DAEMON_MCAST_GROUP6 in a and any(bytes(a[DAEMON_MCAST_GROUP6][:16])):
+                group = socket.inet_ntop(socket.AF_INET6, bytes(a[DAEMON_MCAST_GROUP6][:16]))
+            elif DAEMON_MCAST_GROUP in a and any(bytes(a[DAEMON_MCAST_GROUP][:4])):
+                group = socket.inet_ntoa(bytes(a[DAEMON_MCAST_GROUP][:4]))
+            daemons.append({
+                "state": {1: "master", 2: "backup"}.get(state, str(state)),
+                "interface": bytes(a[DAEMON_MCAST_IFN]).split(b"\0", 1)[0].decode(),
+                "syncid": _U32.unpack(a[DAEMON_SYNC_ID][:4])[0],
+                "sync_maxlen": _U16.unpack(a[DAEMON_SYNC_MAXLEN][:2])[0] if DAEMON_SYNC_MAXLEN in a else 0,
+                "mcast_group": group,
+                "mcast_port": _U16.unpack(a[DAEMON_MCAST_PORT][:2])[0] if DAEMON_MCAST_PORT in a else 0,
+                "mcast_ttl": a[DAEMON_MCAST_TTL][0] if DAEMON_MCAST_TTL in a else 0,
+            })
+        return daemons
+
+    def start_daemon(self, daemon: t.Mapping[str, t.Any]) -> None:
+        attrs = (nla(DAEMON_STATE, _U32.pack(DAEMON_STATES[daemon["state"]]))
+                 + nla(DAEMON_MCAST_IFN, daemon["interface"].encode() + b"\0")
+                 + nla(DAEMON_SYNC_ID, _U32.pack(daemon["syncid"])))
+        if daemon.get("sync_maxlen"):
+            attrs += nla(DAEMON_SYNC_MAXLEN, _U16.pack(daemon["sync_maxlen"]))
+        group = daemon.get("mcast_group")
+        if group:
+            attrs += nla(DAEMON_MCAST_GROUP6, _addr_bytes(group)) if ":" in group else nla(DAEMON_MCAST_GROUP, _addr_bytes(group))
+        if daemon.get("mcast_port"):
+            attrs += nla(DAEMON_MCAST_PORT, _U16.pack(daemon["mcast_port"]))  # host order, unlike service ports
+        if daemon.get("mcast_ttl"):
+            attrs += nla(DAEMON_MCAST_TTL, bytes([daemon["mcast_ttl"]]))
+        self.request(CMD_NEW_DAEMON, nla(ATTR_DAEMON, attrs))
+
+    def stop_daemon(self, state: str) -> None:
+        self.request(CMD_DEL_DAEMON, nla(ATTR_DAEMON, nla(DAEMON_STATE, _U32.pack(DAEMON_STATES[state]))))
+
+
+__all__ = ["IPVSGenl", "GenlError", "DEFAULT_PERSISTENCE_TIMEOUT"]

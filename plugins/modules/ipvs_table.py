@@ -1,0 +1,358 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ipvs_table
+short_description: Converge the whole IPVS table (resource module)
+version_added: 1.0.0
+description:
+  - Declares the IPVS table (virtual services with their real servers) and converges the
+    kernel to it with the fewest operations, in the resource-module style of Ansible network
+    collections (states C(merged), C(replaced), C(overridden), C(deleted), C(gathered),
+    C(rendered), C(parsed)).
+  - Existing objects are changed in place, never deleted and re-added; new real servers are
+    added before old ones are removed (make before break).
+  - The whole configuration is validated before the first kernel operation. Changes are sent
+    in batches; if the kernel refuses one, every change already made is undone, so the table
+    is as it was, and the error names the object.
+  - I(owned) restricts what the task may touch, so a table shared with keepalived or another
+    tool is never disturbed.
+  - Real servers being removed can be drained first (I(drain_timeout)).
+author:
+  - lvs.ipvs maintainers (@lvs-ipvs)
+options:
+  config:
+    description:
+      - The services, each with its C(real_servers), in the shape M(lvs.ipvs.ipvs_info) returns
+        (extra keys such as C(stats) are ignored). Service keys are those of
+        M(lvs.ipvs.ipvs_service), real-server keys those of M(lvs.ipvs.ipvs_real_server).
+      - A real server may carry C(drained=true) to keep it at weight 0 without removing it.
+      - With I(state=merged), a service without C(real_servers) leaves its real servers alone.
+    type: list
+    elements: dict
+  state:
+    description:
+      - C(merged) adds and edits what is listed and touches nothing else.
+      - C(replaced) makes each listed service exactly as given, its real-server list included;
+        other services are untouched.
+      - C(overridden) makes the owned part of the table equal I(config).
+      - C(deleted) removes the listed services (only the keys matter); with no I(config), every
+        owned service (this needs I(confirm_flush)).
+      - C(gathered) returns the (owned) table as C(gathered), in I(config) shape.
+      - C(rendered) returns I(config) as C(ipvsadm-restore) text in C(rendered), offline.
+      - C(parsed) returns I(running_config) (C(ipvsadm-save -n) text) as C(parsed), offline.
+    type: str
+    choices: [merged, replaced, overridden, deleted, gathered, rendered, parsed]
+    default: merged
+  running_config:
+    description: C(ipvsadm-save -n) (or C(ipvsadm-restore)) text, for I(state=parsed).
+    type: str
+  owned:
+    description:
+      - What this task owns. Services outside it are never changed or removed, and listing one
+        in I(config) is an error. Omit to own the whole table.
+      - An address service is owned when I(addresses) or I(ports) is given and it matches every
+        one given; a fwmark service when I(fwmarks) is given and matches.
+    type: dict
+    suboptions:
+      addresses:
+        description: Virtual addresses or networks (CIDR), IPv4 or IPv6.
+        type: list
+        elements: str
+      ports:
+        description: Virtual ports or ranges (C(8000-8099)).
+        type: list
+        elements: str
+      fwmarks:
+        description: Firewall marks or ranges (C(100-199)).
+        type: list
+        elements: str
+  confirm_flush:
+    description:
+      - Must be true for I(state=overridden) with an empty I(config), or I(state=deleted) with no
+        I(config), since both remove every owned service.
+    type: bool
+    default: false
+  drain_timeout:
+    description:
+      - Seconds to drain real servers that are removed (alone or with their service). They are
+        first set to weight 0 (no new connections), then deleted when their active and inactive
+        connections reach 0, or when this timeout expires. UDP real servers are deleted at once.
+      - C(0) deletes at once.
+    type: int
+    default: 0
+  persist:
+    description:
+      - Write the whole resulting table, restorable without loss, to I(persist_path) so that the
+        distribution's ipvsadm service restores it at boot. Written atomically, and only when
+        its content changes.
+    type: bool
+    default: false
+  persist_path:
+    description:
+      - Where I(persist) writes. Default C(/etc/sysconfig/ipvsadm) on the Red Hat family,
+        C(/etc/ipvsadm.rules) elsewhere (Debian and derivatives).
+    type: path
+extends_documentation_fragment:
+  - lvs.ipvs.ipvs
+  - lvs.ipvs.ipvs.attributes
+"""
+
+EXAMPLES = r"""
+- name: The web VIPs of this director, exactly; other services are keepalived's
+  lvs.ipvs.ipvs_table:
+    state: overridden
+    owned:
+      addresses: [192.0.2.0/28]
+    drain_timeout: 120
+    persist: true
+    config:
+      - address: 192.0.2.10
+        port: 443
+        scheduler: wlc
+        persistence_timeout: 600
+        real_servers:
+          - {address: 10.0.0.11, forwarding: nat, weight: 3}
+          - {address: 10.0.0.12, forwarding: nat, weight: 3}
+          - {address: 10.0.0.13, forwarding: nat, drained: true}
+
+- name: Take a real server's weight down (one in-place edit)
+  lvs.ipvs.ipvs_table:
+    state: merged
+    config:
+      - address: 192.0.2.10
+        port: 443
+        real_servers:
+          - {address: 10.0.0.11, forwarding: nat, weight: 1}
+
+- name: Read the table in config shape
+  lvs.ipvs.ipvs_table:
+    state: gathered
+  register: table
+
+- name: Offline, turn ipvsadm-save output into config
+  lvs.ipvs.ipvs_table:
+    state: parsed
+    running_config: "{{ lookup('ansible.builtin.file', 'ipvsadm.rules') }}"
+"""
+
+RETURN = r"""
+before:
+  description: The owned table before the task (not for rendered and parsed).
+  returned: when the kernel was read
+  type: list
+  elements: dict
+after:
+  description: The owned table afterwards; in check mode, the prediction from the plan.
+  returned: when the state changes the table
+  type: list
+  elements: dict
+commands:
+  description: The operations as ipvsadm command lines, in the order they are sent (drain edits included).
+  returned: when the state changes the table
+  type: list
+  elements: str
+  sample: ["ipvsadm -a -t 192.0.2.10:443 -r 10.0.0.14:443 -m -w 3", "ipvsadm -e -t 192.0.2.10:443 -r 10.0.0.13:443 -m -w 0"]
+gathered:
+  description: The owned table, in I(config) shape.
+  returned: when I(state=gathered)
+  type: list
+  elements: dict
+rendered:
+  description: I(config) as C(ipvsadm-restore) text.
+  returned: when I(state=rendered)
+  type: str
+parsed:
+  description: I(running_config) as I(config).
+  returned: when I(state=parsed)
+  type: list
+  elements: dict
+drained:
+  description: The real servers that were drained before removal, with the connections left and the seconds waited.
+  returned: when real servers were drained
+  type: list
+  elements: dict
+  sample: [{"service": "tcp 192.0.2.10:443", "real_server": "10.0.0.13:443", "connections": 0, "waited": 4.1}]
+persisted:
+  description: The rules file written by I(persist) and whether it changed.
+  returned: when I(persist=true)
+  type: dict
+  sample: {"path": "/etc/ipvsadm.rules", "changed": true}
+"""
+
+import os
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_module as common
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_ipvsadm import commands, parse_save, render_restore
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
+    normalize_table,
+    real_server_key,
+    service_key,
+    service_label,
+)
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_netlink import IPVSKernelError
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_plan import apply_ops, ownership, plan, split_drain
+
+DRAIN_POLL = 1.0
+
+
+def _config(raw):
+    """The config option, with ``drained: true`` real servers turned into weight 0."""
+    services = []
+    for svc in raw or []:
+        svc = dict(svc)
+        if isinstance(svc.get("real_servers"), list):
+            servers = []
+            for rs in svc["real_servers"]:
+                if isinstance(rs, dict) and "drained" in rs:
+                    rs = dict(rs)
+                    if rs.pop("drained") in (True, "true", "yes", "True"):
+                        rs["weight"] = 0
+                servers.append(rs)
+            svc["real_servers"] = servers
+        services.append(svc)
+    return normalize_table(services, "config")
+
+
+def default_persist_path():
+    return "/etc/sysconfig/ipvsadm" if os.path.exists("/etc/redhat-release") else "/etc/ipvsadm.rules"
+
+
+def persist(module, path, table):
+    """Write the table (restorable text) atomically if its content differs; returns changed."""
+    content = render_restore(table)
+    try:
+        with open(path) as handle:
+            if handle.read() == content:
+                return False
+    except OSError:
+        pass
+    if module.check_mode:
+        return True
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".ipvsadm-", dir=directory)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+    os.chmod(tmp, 0o644)
+    module.atomic_move(tmp, path)
+    return True
+
+
+def drain(adapter, waits, timeout):
+    """Wait (bounded) until the drained real servers have no connections; returns a report."""
+    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    pending = set(waits)
+    left = {}
+    while True:
+        table = {service_key(s): s for s in adapter.dump(stats=True)}
+        for key in list(pending):
+            svc = table.get(key[0])
+            rs = next((r for r in (svc or {}).get("real_servers") or [] if real_server_key(r) == key[1]), None)
+            conns = rs["active_connections"] + rs["inactive_connections"] if rs else 0
+            left[key] = conns
+            if conns == 0:
+                pending.discard(key)
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(DRAIN_POLL)
+    waited = round(time.monotonic() - start, 1)
+    return [{"service": _label_from_key(k[0]), "real_server": "%s:%s" % k[1], "connections": left.get(k, 0), "waited": waited}
+            for k in waits]
+
+
+def _label_from_key(key):
+    if key[0] == "fwmark":
+        return service_label({"fwmark": key[2], "family": key[1]})
+    return service_label({"protocol": key[0], "family": key[1], "address": key[2], "port": key[3]})
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            config=dict(type="list", elements="dict"),
+            state=dict(type="str", default="merged",
+                       choices=["merged", "replaced", "overridden", "deleted", "gathered", "rendered", "parsed"]),
+            running_config=dict(type="str"),
+            owned=dict(type="dict", options=dict(
+                addresses=dict(type="list", elements="str"),
+                ports=dict(type="list", elements="str"),
+                fwmarks=dict(type="list", elements="str"),
+            )),
+            confirm_flush=dict(type="bool", default=False),
+            drain_timeout=dict(type="int", default=0),
+            persist=dict(type="bool", default=False),
+            persist_path=dict(type="path"),
+            **common.NAMESPACE_SPEC
+        ),
+        required_if=[("state", "parsed", ("running_config",)), ("state", "rendered", ("config",))],
+        supports_check_mode=True,
+    )
+    p = module.params
+    state = p["state"]
+    if state == "parsed":
+        module.exit_json(changed=False, parsed=common.validated(module, parse_save, p["running_config"], "running_config"))
+    want = common.validated(module, _config, p["config"])
+    if state == "rendered":
+        module.exit_json(changed=False, rendered=render_restore(want))
+    if p["drain_timeout"] < 0:
+        module.fail_json(msg="drain_timeout: %d is negative" % p["drain_timeout"])
+    owns = common.validated(module, ownership, p["owned"])
+    for i, svc in enumerate(want):
+        if not owns(svc):
+            module.fail_json(msg="config[%d]: service %s is outside what this task owns (owned)" % (i, service_label(svc)))
+    if not want and state in ("overridden", "deleted") and not p["confirm_flush"]:
+        module.fail_json(msg="config: empty with state=%s would remove every owned service; "
+                             "set confirm_flush=true if that is what you want" % state)
+
+    adapter = common.connect(module)
+    have = adapter.dump()
+    before = [s for s in have if owns(s)]
+    if state == "gathered":
+        module.exit_json(changed=False, gathered=before)
+
+    ops = common.validated(module, plan, want, have, state, owns)
+    first, removals, waits = ops, [], []
+    if p["drain_timeout"] and any(op["action"].startswith("del") for op in ops):
+        first, removals, waits = split_drain(ops, have)
+    result = dict(changed=bool(ops), commands=commands(first + removals), before=before)
+    predicted = common.validated(module, apply_ops, have, ops)
+    if ops and not module.check_mode:
+        try:
+            adapter.apply_batch(first, have)
+            if waits:
+                result["drained"] = drain(adapter, waits, p["drain_timeout"])
+            if removals:
+                middle = adapter.dump()
+                try:
+                    adapter.apply_batch(removals, middle)
+                except IPVSKernelError:
+                    # Make the whole task all or nothing: undo the first phase too.
+                    adapter.undo(first, have)
+                    raise
+        except IPVSKernelError as exc:
+            module.fail_json(msg=str(exc), commands=result["commands"])
+        table = adapter.dump()
+    else:
+        table = predicted
+    result["after"] = [s for s in table if owns(s)]
+    if module._diff:
+        result["diff"] = common.diff(before, result["after"], "ipvs table")
+    if p["persist"]:
+        path = p["persist_path"] or default_persist_path()
+        changed = persist(module, path, table)
+        result["persisted"] = {"path": path, "changed": changed}
+        result["changed"] = result["changed"] or changed
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

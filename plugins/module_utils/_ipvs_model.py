@@ -14,6 +14,7 @@ a gathered table can be fed back as configuration unchanged.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import typing as t
 
 # Kernel flag bits (include/uapi/linux/ip_vs.h).
@@ -102,18 +103,22 @@ def _bool(raw: t.Any, field: str) -> bool:
     raise IPVSValidationError(field, "%r is not a boolean" % (raw,))
 
 
-def parse_address(raw: t.Any, field: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """Parse an IPv4 or IPv6 address (brackets allowed) that a service or real server can use."""
+def parse_address(raw: t.Any, field: str) -> str:
+    """Canonical text of an IPv4 or IPv6 address (brackets allowed) that a service or real server can use."""
     text = str(raw).strip()
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
-        raise IPVSValidationError(field, "%r is not an IPv4 or IPv6 address" % (raw,)) from None
-    if addr.is_multicast or addr.is_unspecified or (addr.version == 4 and addr == ipaddress.IPv4Address("255.255.255.255")):
-        raise IPVSValidationError(field, "%s is not a unicast address" % addr)
-    return addr
+    # inet_pton/inet_ntop: strict, canonical, and far cheaper than ipaddress for big tables.
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            packed = socket.inet_pton(family, text)
+        except (OSError, ValueError):
+            continue
+        if (family == socket.AF_INET and packed in (b"\0\0\0\0", b"\xff\xff\xff\xff")) or packed[0] >= (224 if len(packed) == 4 else 255) \
+                or (family == socket.AF_INET6 and packed == bytes(16)):
+            raise IPVSValidationError(field, "%s is not a unicast address" % socket.inet_ntop(family, packed))
+        return socket.inet_ntop(family, packed)
+    raise IPVSValidationError(field, "%r is not an IPv4 or IPv6 address" % (raw,))
 
 
 def family_of(address: str) -> str:
@@ -199,13 +204,13 @@ def normalize_service(raw: t.Mapping[str, t.Any], path: str = "", with_real_serv
         if address in (None, ""):
             raise IPVSValidationError(_path(path, "address"), "a service needs an address (with protocol and port) or a fwmark")
         addr = parse_address(address, _path(path, "address"))
-        family = "ipv6" if addr.version == 6 else "ipv4"
+        family = family_of(addr)
         if get("family") not in (None, "") and _choice(get("family"), _path(path, "family"), FAMILIES) != family:
             raise IPVSValidationError(_path(path, "family"), "%r does not match the address %s" % (get("family"), addr))
         if get("port") in (None, ""):
             raise IPVSValidationError(_path(path, "port"), "a service with an address needs a port (0 for all ports, persistent only)")
         svc.update(family=family, protocol=_choice(get("protocol") or "tcp", _path(path, "protocol"), PROTOCOLS),
-                   address=str(addr), port=_int(get("port"), _path(path, "port"), 0, 65535), fwmark=None)
+                   address=addr, port=_int(get("port"), _path(path, "port"), 0, 65535), fwmark=None)
 
     scheduler = _choice(get("scheduler") or DEFAULT_SCHEDULER, _path(path, "scheduler"), SCHEDULERS)
     flags_raw = get("scheduler_flags") or []
@@ -278,7 +283,7 @@ def normalize_real_server(raw: t.Mapping[str, t.Any], svc: t.Mapping[str, t.Any]
         raise IPVSValidationError(_path(path, "address"), "a real server needs an address")
     addr = parse_address(get("address"), _path(path, "address"))
     forwarding = _choice(get("forwarding") or "dr", _path(path, "forwarding"), FORWARDING, FORWARDING_ALIASES)
-    family = "ipv6" if addr.version == 6 else "ipv4"
+    family = family_of(addr)
     if family != svc["family"] and forwarding != "tunnel":
         raise IPVSValidationError(_path(path, "address"), "%s is %s but the service is %s: mixed families need forwarding=tunnel"
                                   % (addr, family, svc["family"]))
@@ -292,7 +297,7 @@ def normalize_real_server(raw: t.Mapping[str, t.Any], svc: t.Mapping[str, t.Any]
             raise IPVSValidationError(_path(path, "port"), "%d differs from the service port %d: only forwarding=nat can map ports"
                                       % (port, svc["port"]))
     rs: dict[str, t.Any] = {
-        "address": str(addr),
+        "address": addr,
         "port": port,
         "forwarding": forwarding,
         "weight": 1 if get("weight") in (None, "") else _int(get("weight"), _path(path, "weight"), 0,
@@ -338,10 +343,12 @@ def real_server_key(rs: t.Mapping[str, t.Any]) -> tuple:
 
 
 def _addr_sort(address: str | None) -> tuple:
+    # inet_pton: the packed address sorts numerically, and it is cheap for tables of 50,000 entries.
     if address is None:
-        return (0, 0)
-    addr = ipaddress.ip_address(address)
-    return (addr.version, int(addr))
+        return (0, b"")
+    if ":" in address:
+        return (6, socket.inet_pton(socket.AF_INET6, address))
+    return (4, socket.inet_pton(socket.AF_INET, address))
 
 
 def service_sort_key(svc: t.Mapping[str, t.Any]) -> tuple:

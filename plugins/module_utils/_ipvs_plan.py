@@ -132,10 +132,12 @@ def plan_real_server(svc: dict, want_rs: dict, state: str = "present") -> list[d
 
 
 def apply_ops(have: t.Sequence[dict], ops: t.Iterable[dict]) -> list[dict]:
-    """Predict the table after ``ops`` (check mode's ``after``; also the planner's property tests)."""
-    table = {service_key(s): copy.deepcopy(s) for s in have}
-    for s in table.values():
-        s.setdefault("real_servers", [])
+    """Predict the table after ``ops`` (check mode's ``after``; also the planner's property tests).
+
+    ``have`` is not modified: a service is copied when an op first touches it.
+    """
+    table = {service_key(s): s for s in have}
+    touched: set = set()
     for op in ops:
         action, cfg = op["action"], op["service"]
         key = service_key(cfg)
@@ -143,25 +145,31 @@ def apply_ops(have: t.Sequence[dict], ops: t.Iterable[dict]) -> list[dict]:
             if key in table:
                 raise PlanError(service_label(cfg), "already exists")
             table[key] = dict(copy.deepcopy(cfg), real_servers=[])
+            touched.add(key)
             continue
         if key not in table:
             raise PlanError(service_label(cfg), "does not exist")
+        if action == DEL_SERVICE:
+            del table[key]
+            continue
+        if key not in touched:
+            old = table[key]
+            table[key] = dict(old, real_servers=list(old.get("real_servers") or []))
+            touched.add(key)
         svc = table[key]
         if action == SET_SERVICE:
             svc.update(copy.deepcopy(cfg))
-        elif action == DEL_SERVICE:
-            del table[key]
-        else:
-            rs = op["real_server"]
-            rkey = real_server_key(rs)
-            others = [r for r in svc["real_servers"] if real_server_key(r) != rkey]
-            exists = len(others) != len(svc["real_servers"])
-            if action == ADD_REAL_SERVER and exists:
-                raise PlanError(service_label(cfg), "real server %s already exists" % (rkey,))
-            if action in (SET_REAL_SERVER, DEL_REAL_SERVER) and not exists:
-                raise PlanError(service_label(cfg), "real server %s does not exist" % (rkey,))
-            svc["real_servers"] = others if action == DEL_REAL_SERVER else others + [dict(rs)]
-    return sort_table(table.values())
+            continue
+        rs = op["real_server"]
+        rkey = real_server_key(rs)
+        others = [r for r in svc["real_servers"] if real_server_key(r) != rkey]
+        exists = len(others) != len(svc["real_servers"])
+        if action == ADD_REAL_SERVER and exists:
+            raise PlanError(service_label(cfg), "real server %s already exists" % (rkey,))
+        if action in (SET_REAL_SERVER, DEL_REAL_SERVER) and not exists:
+            raise PlanError(service_label(cfg), "real server %s does not exist" % (rkey,))
+        svc["real_servers"] = others if action == DEL_REAL_SERVER else others + [dict(rs)]
+    return sort_table(s if "real_servers" in s else dict(s, real_servers=[]) for s in table.values())
 
 
 def inverse_ops(done: t.Sequence[dict], have: t.Sequence[dict]) -> list[dict]:

@@ -148,7 +148,7 @@ before:
   elements: dict
 after:
   description: The owned table afterwards; in check mode, the prediction from the plan.
-  returned: when the state changes the table
+  returned: when the table changed (or, in check mode, would change)
   type: list
   elements: dict
 commands:
@@ -324,7 +324,6 @@ def main():
     if p["drain_timeout"] and any(op["action"].startswith("del") for op in ops):
         first, removals, waits = split_drain(ops, have)
     result = dict(changed=bool(ops), commands=commands(first + removals), before=before)
-    predicted = common.validated(module, apply_ops, have, ops)
     if ops and not module.check_mode:
         try:
             adapter.apply_batch(first, have)
@@ -342,10 +341,12 @@ def main():
             module.fail_json(msg=str(exc), commands=result["commands"])
         table = adapter.dump()
     else:
-        table = predicted
-    result["after"] = [s for s in table if owns(s)]
+        table = common.validated(module, apply_ops, have, ops)
+    if ops:
+        # Like the network resource modules: no after when nothing changed (it is before).
+        result["after"] = [s for s in table if owns(s)]
     if module._diff:
-        result["diff"] = common.diff(before, result["after"], "ipvs table")
+        result["diff"] = common.diff(before, result.get("after", before), "ipvs table")
     if p["persist"]:
         path = p["persist_path"] or default_persist_path()
         changed = persist(module, path, table)

@@ -1,0 +1,205 @@
+# -*- coding: utf-8 -*-
+# Copyright: lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the topology roles (nat_director, dr_director, tun_director, dr/tun_real_server).
+
+They validate role input on the controller, with the same model as the IPVS modules
+(module_utils/_ipvs_model.py), so that bad input stops a play with a message naming the
+field before any host changes; and they predict the persisted IPVS table in check mode.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import typing as t
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_ipvsadm import render_restore
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
+    IPVSValidationError,
+    normalize_table,
+    real_server_key,
+    service_config,
+    service_key,
+    sort_table,
+)
+
+_IDENTITY = ("protocol", "address", "port", "fwmark", "family")
+
+
+def ipvs_normalize(services: t.Any, forwarding: str | None = None, name: str = "services") -> list[dict[str, t.Any]]:
+    """Validate services (each with ``real_servers``) and return them canonical, sorted.
+
+    ``forwarding`` (nat, dr, tunnel) is the method of the role: it is the default of every
+    real server, and a real server asking for another one is refused.
+    """
+    if services is None:
+        services = []
+    if not isinstance(services, (list, tuple)):
+        raise AnsibleFilterError("%s: must be a list of services" % name)
+    raw = []
+    for i, svc in enumerate(services):
+        if not isinstance(svc, t.Mapping):
+            raise AnsibleFilterError("%s[%d]: must be a dictionary" % (name, i))
+        svc = {k: v for k, v in svc.items() if v is not None}
+        servers = svc.get("real_servers")
+        if servers is None or (isinstance(servers, (list, tuple)) and not servers):
+            raise AnsibleFilterError("%s[%d].real_servers: a service needs at least one real server" % (name, i))
+        if forwarding and isinstance(servers, (list, tuple)):
+            fixed = []
+            for j, rs in enumerate(servers):
+                if not isinstance(rs, t.Mapping):
+                    raise AnsibleFilterError("%s[%d].real_servers[%d]: must be a dictionary" % (name, i, j))
+                rs = {k: v for k, v in rs.items() if v is not None}
+                method = str(rs.get("forwarding") or forwarding)
+                if method != forwarding:
+                    raise AnsibleFilterError("%s[%d].real_servers[%d].forwarding: %r, but this role only builds %s real servers"
+                                             % (name, i, j, method, forwarding))
+                fixed.append(dict(rs, forwarding=forwarding))
+            svc = dict(svc, real_servers=fixed)
+        raw.append(svc)
+    try:
+        return normalize_table(raw, name)
+    except IPVSValidationError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def ipvs_restore_text(services: t.Any) -> str:
+    """The table in ``ipvsadm-save -n`` form, exactly as lvs.ipvs.ipvs_info returns it in ``saved``."""
+    return render_restore(sort_table(services or []))
+
+
+def ipvs_merge(have: t.Any, want: t.Any) -> list[dict[str, t.Any]]:
+    """The table after the role's run: ``have`` with each wanted service (and its real servers) as wanted."""
+    table = {service_key(s): s for s in (have or [])}
+    for svc in want or []:
+        table[service_key(svc)] = svc
+    return sort_table(table.values())
+
+
+def ipvs_stale_real_servers(have: t.Any, want: t.Any) -> list[dict[str, t.Any]]:
+    """Real servers of the wanted services that the kernel has but ``want`` does not list.
+
+    Each item has ``service`` (the identifying options for lvs.ipvs.ipvs_real_server), ``address``
+    and ``port``.
+    """
+    current = {service_key(s): s for s in (have or [])}
+    out = []
+    for svc in want or []:
+        kernel = current.get(service_key(svc))
+        if not kernel:
+            continue
+        keep = {real_server_key(rs) for rs in svc.get("real_servers") or []}
+        ident = {k: v for k, v in service_config(svc).items() if k in _IDENTITY and v is not None}
+        for rs in kernel.get("real_servers") or []:
+            if real_server_key(rs) not in keep:
+                out.append({"service": ident, "address": rs["address"], "port": rs["port"]})
+    return out
+
+
+def lvs_vips(vips: t.Any, services: t.Any = None, name: str = "vips") -> list[str]:
+    """Validate VIPs and return them as host routes (``ADDR/32`` or ``ADDR/128``), sorted.
+
+    An empty ``vips`` means the addresses of ``services`` (canonical, see ipvs_normalize).
+    """
+    if vips in (None, "", []):
+        vips = sorted({s["address"] for s in services or [] if s.get("address")})
+    if not isinstance(vips, (list, tuple)):
+        raise AnsibleFilterError("%s: must be a list of addresses" % name)
+    out = []
+    for i, raw in enumerate(vips):
+        text = str(raw).strip()
+        try:
+            iface = ipaddress.ip_interface(text)
+        except ValueError:
+            raise AnsibleFilterError("%s[%d]: %r is not an IPv4 or IPv6 address" % (name, i, raw)) from None
+        addr = iface.ip
+        if addr.is_multicast or addr.is_unspecified or addr.is_loopback or addr.is_link_local:
+            raise AnsibleFilterError("%s[%d]: %s cannot be a virtual address" % (name, i, addr))
+        full = addr.max_prefixlen
+        if "/" in text and iface.network.prefixlen != full:
+            raise AnsibleFilterError("%s[%d]: %s: a VIP is a single address (/%d), not /%d"
+                                     % (name, i, text, full, iface.network.prefixlen))
+        item = "%s/%d" % (addr, full)
+        if item in out:
+            raise AnsibleFilterError("%s[%d]: %s is listed twice" % (name, i, addr))
+        out.append(item)
+    return sorted(out, key=lambda a: (":" in a, ipaddress.ip_interface(a)))
+
+
+def lvs_networks(networks: t.Any, name: str = "networks") -> list[str]:
+    """Validate networks (``ADDRESS/PREFIX``, host bits allowed) and return them canonical."""
+    if networks in (None, ""):
+        return []
+    if not isinstance(networks, (list, tuple)):
+        raise AnsibleFilterError("%s: must be a list of networks" % name)
+    out = []
+    for i, raw in enumerate(networks):
+        try:
+            net = ipaddress.ip_network(str(raw).strip(), strict=False)
+        except ValueError:
+            raise AnsibleFilterError("%s[%d]: %r is not an IPv4 or IPv6 network (ADDRESS/PREFIX)" % (name, i, raw)) from None
+        if str(net) in out:
+            raise AnsibleFilterError("%s[%d]: %s is listed twice" % (name, i, net))
+        out.append(str(net))
+    return out
+
+
+def lvs_site(hostvars: t.Any, real_server_hosts: t.Any, services: t.Any) -> dict[str, t.Any]:
+    """Role input derived from an inventory (playbooks/site.yml).
+
+    Every host of ``real_server_hosts`` has the fact ``lvs_site_real_server`` (address, port,
+    weight, gateway). Returns ``services`` (each of ``services`` with these real servers unless
+    it lists its own ``real_servers``), ``vips`` (the services' addresses) and ``gateways``
+    (real server address to its default gateway).
+    """
+    if not isinstance(services, (list, tuple)):
+        raise AnsibleFilterError("lvs_virtual_services: must be a list of services")
+    servers, gateways = [], {}
+    for host in real_server_hosts or []:
+        record = hostvars[host].get("lvs_site_real_server") if host in hostvars else None
+        if not isinstance(record, t.Mapping):
+            raise AnsibleFilterError("%s: no lvs_site_real_server fact (run the validation play of site.yml on it)" % host)
+        item = {"address": record.get("address"), "weight": record.get("weight")}
+        if record.get("port") not in (None, ""):
+            item["port"] = record.get("port")
+        servers.append(item)
+        if record.get("address"):
+            gateways[str(record["address"])] = str(record.get("gateway") or "")
+    out = []
+    for svc in services:
+        if not isinstance(svc, t.Mapping):
+            raise AnsibleFilterError("lvs_virtual_services: every item must be a dictionary")
+        svc = dict(svc)
+        svc.setdefault("real_servers", [dict(rs) for rs in servers])
+        out.append(svc)
+    vips = []
+    for svc in out:
+        if svc.get("address") and str(svc["address"]) not in vips:
+            vips.append(str(svc["address"]))
+    return {"services": out, "vips": vips, "gateways": gateways}
+
+
+def lvs_addr_text(addr_info: t.Any) -> str:
+    """``ADDRESS/PREFIX`` of one ``addr_info`` item of ``ip -j address show``."""
+    try:
+        return "%s/%s" % (addr_info["local"], addr_info["prefixlen"])
+    except (KeyError, TypeError):
+        raise AnsibleFilterError("lvs_addr_text: %r is not an addr_info item of ip -j address show" % (addr_info,)) from None
+
+
+class FilterModule:
+    """Topology role filters."""
+
+    def filters(self) -> dict[str, t.Callable[..., t.Any]]:
+        return {
+            "ipvs_normalize": ipvs_normalize,
+            "ipvs_restore_text": ipvs_restore_text,
+            "ipvs_merge": ipvs_merge,
+            "ipvs_stale_real_servers": ipvs_stale_real_servers,
+            "lvs_vips": lvs_vips,
+            "lvs_addr_text": lvs_addr_text,
+            "lvs_networks": lvs_networks,
+            "lvs_site": lvs_site,
+        }

@@ -1,0 +1,230 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: lvs.ipvs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: lvs_sysctl
+short_description: Set many kernel parameters at once, now and at boot
+version_added: 1.0.0
+description:
+  - Sets the running value of each kernel parameter (C(/proc/sys)) and persists them all in one
+    drop-in file under C(/etc/sysctl.d), which systemd-sysctl or C(sysctl --system) applies at boot.
+  - The drop-in is owned by this module and holds exactly I(sysctls); it is written atomically,
+    and only when its content changes.
+  - Every key and value is checked before anything is written. An unknown parameter fails; a
+    value outside the range of a parameter LVS uses (C(ip_forward), C(send_redirects),
+    C(arp_ignore), C(arp_announce), C(rp_filter), C(net.ipv4.vs.*), ...) fails; any other value
+    must have the shape of the current one (numbers for numbers, same number of fields).
+  - A per-interface parameter (C(net.ipv4.conf.IFACE.NAME)) of an interface that does not exist
+    yet (for example C(tunl0) before C(ipip) is loaded) is persisted with a warning and applied by
+    the platform when the interface appears.
+  - If the kernel refuses a value while the running values are set, the values already set are
+    put back and nothing is persisted.
+author:
+  - lvs.ipvs maintainers (@lvs-ipvs)
+options:
+  sysctls:
+    description:
+      - Parameter name to value. Names in dotted (C(net.ipv4.ip_forward)) or path
+        (C(net/ipv4/ip_forward)) form; in dotted form a dot inside an interface name is written
+        as a slash (C(net.ipv4.conf.eth0/100.rp_filter)), as with sysctl(8).
+      - Values are integers, text, booleans (C(1)/C(0)) or lists (joined with spaces).
+      - Required with I(state=present).
+    type: dict
+  path:
+    description: The drop-in file. Use one file per purpose; two tasks must not share a file.
+    type: path
+    default: /etc/sysctl.d/90-lvs-ipvs.conf
+  persist:
+    description: Write the drop-in file. With C(false) only the running values are set.
+    type: bool
+    default: true
+  apply:
+    description: Set the running values. With C(false) only the drop-in file is written.
+    type: bool
+    default: true
+  state:
+    description:
+      - C(present) sets the values and writes the drop-in file.
+      - C(absent) removes the drop-in file; running values are left as they are (the kernel has no
+        "previous value" to go back to).
+    type: str
+    choices: [present, absent]
+    default: present
+  namespace:
+    description:
+      - Network namespace (a name from C(ip netns list), or a path such as C(/proc/1234/ns/net))
+        whose running C(net.*) values are set. The drop-in file is still written in the file system
+        the module runs in.
+      - Omit for the namespace Ansible runs in.
+    type: str
+notes:
+  - Needs no other collection (not C(ansible.posix)) and, unlike the IPVS modules of this
+    collection, no pyroute2.
+  - Belongs to the C(group/lvs.ipvs.ipvs) action group, so C(module_defaults) for that group (for
+    example I(namespace)) apply here too.
+attributes:
+  check_mode:
+    support: full
+    description: Validates everything and reports the changes without writing anything.
+  diff_mode:
+    support: full
+    description: Shows the drop-in file and the changed running values, before and after.
+  idempotent:
+    support: full
+    description: A second run with the same arguments changes nothing.
+"""
+
+EXAMPLES = r"""
+- name: A director forwards and does not send ICMP redirects
+  lvs.ipvs.lvs_sysctl:
+    path: /etc/sysctl.d/90-lvs-director.conf
+    sysctls:
+      net.ipv4.ip_forward: 1
+      net.ipv4.conf.all.send_redirects: 0
+      net.ipv4.conf.default.send_redirects: 0
+      net.ipv4.conf.eth1.send_redirects: 0
+      net.ipv4.vs.expire_nodest_conn: 1
+      net.ipv4.vs.expire_quiescent_template: 1
+
+- name: A DR real server never answers ARP for the VIPs on lo
+  lvs.ipvs.lvs_sysctl:
+    path: /etc/sysctl.d/90-lvs-real-server.conf
+    sysctls:
+      net.ipv4.conf.all.arp_ignore: 1
+      net.ipv4.conf.all.arp_announce: 2
+      net.ipv4.conf.eth0.arp_ignore: 1
+      net.ipv4.conf.eth0.arp_announce: 2
+
+- name: Running values only, in another network namespace
+  lvs.ipvs.lvs_sysctl:
+    namespace: lb1
+    persist: false
+    sysctls:
+      net.ipv4.vs.conntrack: true
+
+- name: Remove the drop-in (running values stay)
+  lvs.ipvs.lvs_sysctl:
+    path: /etc/sysctl.d/90-lvs-real-server.conf
+    state: absent
+"""
+
+RETURN = r"""
+sysctls:
+  description: The parameters in canonical form (dotted names, values as /proc/sys shows them).
+  returned: success
+  type: dict
+  sample: {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.send_redirects": "0"}
+changes:
+  description: The running values changed (in check mode, that would change).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"key": "net.ipv4.ip_forward", "before": "0", "after": "1"}]
+file_changed:
+  description: Whether the drop-in file was (or, in check mode, would be) written or removed.
+  returned: success
+  type: bool
+  sample: true
+path:
+  description: The drop-in file.
+  returned: success
+  type: str
+  sample: /etc/sysctl.d/90-lvs-ipvs.conf
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lvs.ipvs.plugins.module_utils import _sysctl as S
+
+
+def _read_file(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise S.SysctlError("path", "cannot read %s: %s" % (path, exc.strerror)) from None
+
+
+def _write_file(module, path, text):
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise S.SysctlError("path", "directory %s does not exist" % directory)
+    fd, tmp = tempfile.mkstemp(prefix=".lvs_sysctl.", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        module.atomic_move(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            sysctls=dict(type="dict"),
+            path=dict(type="path", default="/etc/sysctl.d/90-lvs-ipvs.conf"),
+            persist=dict(type="bool", default=True),
+            apply=dict(type="bool", default=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            namespace=dict(type="str"),
+        ),
+        required_if=[("state", "present", ("sysctls",))],
+        supports_check_mode=True,
+    )
+    p = module.params
+    path = p["path"]
+    try:
+        if not path.endswith(".conf"):
+            raise S.SysctlError("path", "%s must end in .conf (systemd-sysctl and sysctl --system ignore other files)" % path)
+        old_text = _read_file(path)
+        if p["state"] == "absent":
+            changed = old_text is not None
+            if changed and not module.check_mode:
+                os.unlink(path)
+            result = dict(changed=changed, file_changed=changed, path=path, sysctls={}, changes=[])
+            if module._diff:
+                result["diff"] = dict(before=old_text or "", after="", before_header=path, after_header=path)
+            module.exit_json(**result)
+        if p["namespace"]:
+            S.enter_namespace(p["namespace"])
+        values, running, warnings = S.validate(p["sysctls"], S.exists, S.read_value)
+        changes = S.plan(values, running) if p["apply"] else []
+        new_text = S.render(values)
+        file_changed = p["persist"] and new_text != old_text
+        if not module.check_mode:
+            S.apply(changes)
+            if file_changed:
+                _write_file(module, path, new_text)
+    except S.SysctlError as exc:
+        module.fail_json(msg=str(exc), key=exc.key)
+    for warning in warnings:
+        module.warn(warning)
+    result = dict(changed=bool(changes) or file_changed, sysctls=values, changes=changes, file_changed=file_changed,
+                  path=path)
+    if module._diff:
+        diffs = []
+        if p["persist"]:
+            diffs.append(dict(before=old_text or "", after=new_text, before_header=path, after_header=path))
+        if changes:
+            diffs.append(dict(before="".join("%s = %s\n" % (c["key"], c["before"]) for c in changes),
+                              after="".join("%s = %s\n" % (c["key"], c["after"]) for c in changes),
+                              before_header="running values (before)", after_header="running values (after)"))
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

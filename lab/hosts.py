@@ -67,6 +67,7 @@ from typing import Any
 from lab import netns as labnet
 
 RUN_ROOT = Path("/run/lvs-lab")
+REPO_ROOT = Path(__file__).resolve().parents[1]
 STATE_FILE = "lab-hosts.json"
 SYSCTL = "/lib/systemd/systemd-sysctl"
 NSENTER = "nsenter"
@@ -172,15 +173,22 @@ def _mount_ns(host: dict[str, Any]) -> None:
         (disk / sub).mkdir(parents=True, exist_ok=True)
     mnt = Path(host["mnt"])
     mnt.touch()
+    # A repository under /tmp or /run (a CI clone, say) must stay visible under the fresh
+    # tmpfs: hold it on a bind mount, then move that mount back to its path.
+    repo = str(REPO_ROOT)
+    keep = repo.startswith(("/tmp/", "/run/"))
+    hold = f"/var/tmp/lvs-lab-hold-{host['netns']}"
     script = (
         "set -e\n"
         # sysfs shows the network devices of the namespace that mounts it.
         "umount -l /sys\n"
         "mount -t sysfs -o nosuid,nodev,noexec sysfs /sys\n"
         f"mount -t overlay overlay -o lowerdir=/etc,upperdir={disk}/upper,workdir={disk}/work /etc\n"
-        "mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run\n"
+        + (f"mkdir -p {shlex.quote(hold)}\nmount --bind {shlex.quote(repo)} {shlex.quote(hold)}\n" if keep else "")
+        + "mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run\n"
         "mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp\n"
-        "mkdir -p /run/lock /run/sysctl.d\n"
+        + (f"mkdir -p {shlex.quote(repo)}\nmount --move {shlex.quote(hold)} {shlex.quote(repo)}\n" if keep else "")
+        + "mkdir -p /run/lock /run/sysctl.d\n"
     )
     # unshare (from the guest's root mount namespace, so that the namespace file is bound
     # where everyone sees it) then, inside, enter the network namespace to mount its /sys.

@@ -1,5 +1,5 @@
 # lvs.ipvs — one command to set up and test everything, one to see it work.
-.PHONY: setup test unit lab sanity demo bench clean
+.PHONY: setup test unit lab sanity demo ha-demo bench clean
 
 PYTEST := .venv/bin/pytest
 
@@ -23,6 +23,10 @@ sanity: setup
 ## Boot the lab and build a NAT and a DR service with the modules; show traffic alternating.
 demo: setup
 	.venv/bin/python -m lab run --timeout 300 -- .venv/bin/python -m lab.demo
+
+## Two keepalived directors, three real servers, a client: the split, then the master killed and the failover timed.
+ha-demo: setup
+	.venv/bin/python -m lab run --timeout 300 -- .venv/bin/python -m lab.ha_demo
 
 ## ipvs_table vs ipvsadm on the lab kernel: 100, 1,000 and 5,000 services x 10 real servers.
 bench: setup

@@ -15,7 +15,6 @@ fwd_method 3 whatever the kernel says and leaks memory (we read raw attributes);
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import ipaddress
 import os
@@ -23,6 +22,7 @@ import socket
 import struct
 import typing as t
 
+from ansible_collections.lvs.ipvs.plugins.module_utils._netns import netns_path, setns
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_genl as genl
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_plan as P
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
@@ -51,7 +51,6 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
 # requests through it import it, and only when they do (see IPVSAdapter.apply).
 HAS_PYROUTE2 = importlib.util.find_spec("pyroute2") is not None
 
-_CLONE_NEWNET = 0x40000000
 _FWD_MASK = 0x7
 _STATS = ("conns", "inpkts", "outpkts", "inbytes", "outbytes")
 _RATES = ("cps", "inpps", "outpps", "inbps", "outbps")
@@ -68,19 +67,12 @@ class IPVSKernelError(RuntimeError):
 
 def enter_namespace(name: str) -> None:
     """Move this process into network namespace ``name`` (/run/netns/NAME) for all later I/O."""
-    path = name if name.startswith("/") else os.path.join("/run/netns", name)
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(netns_path(name), os.O_RDONLY)
     except OSError as exc:
         raise IPVSKernelError("namespace", "network namespace %r not found (%s)" % (name, exc.strerror)) from None
     try:
-        if hasattr(os, "setns"):
-            os.setns(fd, _CLONE_NEWNET)
-        else:  # Python < 3.12
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.setns(fd, _CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, os.strerror(err))
+        setns(fd)
     except OSError as exc:
         raise IPVSKernelError("namespace", "cannot enter network namespace %r: %s" % (name, exc.strerror)) from None
     finally:

@@ -11,13 +11,14 @@ netlink adapter, imported by the module). ``summarize`` and ``parse_http`` are p
 
 from __future__ import annotations
 
-import ctypes
 import os
 import socket
 import time
 import typing as t
 
-_CLONE_NEWNET = 0x40000000
+from ansible_collections.lvs.ipvs.plugins.module_utils import _netns
+from ansible_collections.lvs.ipvs.plugins.module_utils._netns import netns_path
+
 MAX_RESPONSE = 65536
 MAX_FAILURES_LISTED = 20
 
@@ -28,10 +29,9 @@ class ProbeError(Exception):
 
 def enter_namespace(name: str) -> int:
     """Move this process into network namespace ``name``; returns an fd of the namespace it left."""
-    path = name if name.startswith("/") else os.path.join("/run/netns", name)
     try:
         old = os.open("/proc/self/ns/net", os.O_RDONLY)
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(netns_path(name), os.O_RDONLY)
     except OSError as exc:
         raise ProbeError("namespace: network namespace %r not found (%s)" % (name, exc.strerror)) from None
     try:
@@ -43,13 +43,7 @@ def enter_namespace(name: str) -> int:
 
 def setns(fd: int) -> None:
     try:
-        if hasattr(os, "setns"):
-            os.setns(fd, _CLONE_NEWNET)
-        else:  # Python < 3.12
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.setns(fd, _CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, os.strerror(err))
+        _netns.setns(fd)
     except OSError as exc:
         raise ProbeError("namespace: cannot enter the network namespace: %s" % exc.strerror) from None
 

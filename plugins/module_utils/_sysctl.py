@@ -13,13 +13,13 @@ fail naming it before anything is written.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import typing as t
 
+from ansible_collections.lvs.ipvs.plugins.module_utils._netns import netns_path, setns
+
 PROC_SYS = "/proc/sys"
-_CLONE_NEWNET = 0x40000000
 HEADER = ("# Managed by Ansible (lvs.ipvs.lvs_sysctl). Local changes are overwritten.\n"
           "# Applied at boot by systemd-sysctl / procps (sysctl --system).\n")
 
@@ -235,19 +235,12 @@ def write_value(key: str, value: str, root: str = PROC_SYS) -> None:
 
 def enter_namespace(name: str) -> None:
     """Move this process into network namespace ``name`` (/run/netns/NAME or a path)."""
-    path = name if name.startswith("/") else os.path.join("/run/netns", name)
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(netns_path(name), os.O_RDONLY)
     except OSError as exc:
         raise SysctlError("namespace", "network namespace %r not found (%s)" % (name, exc.strerror)) from None
     try:
-        if hasattr(os, "setns"):
-            os.setns(fd, _CLONE_NEWNET)
-        else:  # Python < 3.12
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.setns(fd, _CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, os.strerror(err))
+        setns(fd)
     except OSError as exc:
         raise SysctlError("namespace", "cannot enter network namespace %r: %s" % (name, exc.strerror)) from None
     finally:

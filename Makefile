@@ -1,5 +1,5 @@
 # lvs.ipvs — one command to set up and test everything, one to see it work.
-.PHONY: setup test unit lab sanity demo ha-demo bench clean
+.PHONY: setup test unit lab sanity demo ha-demo bench clean lab-up lab-down
 
 PYTEST := .venv/bin/pytest
 
@@ -31,6 +31,15 @@ ha-demo: setup
 ## ipvs_table vs ipvsadm on the lab kernel: 100, 1,000 and 5,000 services x 10 real servers.
 bench: setup
 	.venv/bin/python -m lab run --timeout 1800 -- .venv/bin/python benchmarks/ipvs_table_bench.py
+
+## Lab machines (one UML guest per host, systemd, ssh) of a molecule scenario's platforms, for your own playbooks:
+##   make lab-up SCENARIO=dr   prints the inventory;   make lab-down SCENARIO=dr   stops and removes them.
+SCENARIO ?= dr
+lab-up: setup
+	.venv/bin/python -m lab.machines up --name $(SCENARIO) --scenario $(SCENARIO)
+
+lab-down:
+	.venv/bin/python -m lab.machines down --name $(SCENARIO)
 
 clean:
 	rm -rf .lab .collections .pytest_cache

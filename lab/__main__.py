@@ -64,7 +64,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:
+    from lab import machines  # pylint: disable=import-outside-toplevel
+
     removed = uml.prune_stale()
+    for name in machines.prune_machines():
+        print(f"removed what the dead keeper of lab machines {name} left")
     if args.all:
         for sub in (uml.RUNS_DIR, uml.STATE_DIR / "pytest"):
             if sub.is_dir():

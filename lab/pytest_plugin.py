@@ -9,11 +9,14 @@ session.  Inside a guest (``LVS_LAB_GUEST=1``) lab tests simply run.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import queue
 import shutil
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -38,6 +41,15 @@ def in_guest() -> bool:
     return os.environ.get("LVS_LAB_GUEST") == "1"
 
 
+def in_machines_job() -> bool:
+    """True in the host pytest that runs one ``lab(machines=True)`` test (it drives lab machines)."""
+    return os.environ.get("LVS_LAB_MACHINES_JOB") == "1"
+
+
+def in_job() -> bool:
+    return in_guest() or in_machines_job()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lab", "real-kernel lab (user-mode Linux guests)")
     group.addoption("--lab-lanes", type=int, default=2, metavar="N",
@@ -49,9 +61,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "lab(fresh=False): run this test inside a user-mode Linux guest with IPVS; "
-                                       "fresh=True gives the test a guest of its own")
-    if not in_guest() and not hasattr(config, "workerinput"):
+    config.addinivalue_line("markers", "lab(fresh=False, machines=False): run this test inside a user-mode Linux guest "
+                                       "with IPVS; fresh=True gives the test a guest of its own; machines=True runs it "
+                                       "on the host, alone, with every CPU for the lab machines it boots (lab/machines.py)")
+    if not in_job() and not hasattr(config, "workerinput"):
         config.pluginmanager.register(LabHost(config), "lab-host")
 
 
@@ -64,9 +77,14 @@ def _is_fresh(item: pytest.Item) -> bool:
     return bool(marker and marker.kwargs.get("fresh", False))
 
 
+def _is_machines(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("lab")
+    return bool(marker and marker.kwargs.get("machines", False))
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    if in_guest():
+    if in_job():
         for item in items:
             item.user_properties.append((NODEID_PROPERTY, item.nodeid))
         return
@@ -98,6 +116,7 @@ class Job:
     outcomes: dict[str, Outcome] = dataclasses.field(default_factory=dict)
     executed: int = 0
     skipped: int = 0
+    machines: bool = False
 
 
 def parse_junit(path: Path) -> dict[str, Outcome]:
@@ -149,6 +168,7 @@ class LabHost:
         self.cancel = threading.Event()
         self.threads: list[threading.Thread] = []
         self.started = False
+        self.exclusive = _Exclusive()
         self.kernel = ""
         self.wall_s = 0.0
         self._t0 = 0.0
@@ -159,10 +179,13 @@ class LabHost:
         durations = _load_durations()
         by_file: dict[str, list[str]] = {}
         fresh: list[str] = []
+        machines: list[str] = []
         for item in items:
             if not _is_lab(item):
                 continue
-            if _is_fresh(item):
+            if _is_machines(item):
+                machines.append(item.nodeid)
+            elif _is_fresh(item):
                 fresh.append(item.nodeid)
             else:
                 by_file.setdefault(item.nodeid.split("::", 1)[0], []).append(item.nodeid)
@@ -175,6 +198,8 @@ class LabHost:
             self.jobs.append(Job(_job_name(path), ids, weight(ids)))
         for nodeid in fresh:
             self.jobs.append(Job(_job_name(nodeid), [nodeid], weight([nodeid])))
+        for nodeid in machines:
+            self.jobs.append(Job(_job_name(nodeid), [nodeid], weight([nodeid]), machines=True))
         self.jobs.sort(key=lambda j: -j.weight)
         for job in self.jobs:
             for n in job.nodeids:
@@ -217,7 +242,11 @@ class LabHost:
             except queue.Empty:
                 return
             try:
-                self._run_job(job, cpu)
+                with self.exclusive.hold(job.machines):
+                    if job.machines:
+                        self._run_machines_job(job)
+                    else:
+                        self._run_job(job, cpu)
             except Exception as exc:  # never leave a waiting item hanging
                 job.error = f"lab: job {job.name} failed on the host: {exc!r}"
             finally:
@@ -253,6 +282,55 @@ class LabHost:
         job.skipped = len(job.outcomes) - job.executed
         if res.timed_out or res.crashed or res.cancelled:
             job.error = res.error()
+
+    def _run_machines_job(self, job: Job) -> None:
+        """A ``lab(machines=True)`` test: a host pytest of its own, while no guest lane runs.
+
+        The lab machines it boots take every CPU slot (lab/machines.py); its pytest dies with
+        this one (PR_SET_PDEATHSIG), and the machines' keeper with it.
+        """
+        assert self.session_dir is not None
+        share = self.session_dir / job.name
+        share.mkdir(parents=True, exist_ok=True)
+        rootdir = str(self.config.rootpath)
+        argv = [sys.executable, "-m", "pytest", "-p", "lab.pytest_plugin", "-p", "no:cacheprovider",
+                f"--rootdir={rootdir}", "-q", "-rfEs", "--color=no", "-o", "junit_logging=all",
+                "-o", "junit_family=xunit2", f"--junitxml={share / JUNIT_NAME}"]
+        if self.config.inipath is not None:
+            argv += ["-c", str(self.config.inipath)]
+        argv += job.nodeids
+        env = dict(os.environ, LVS_LAB_MACHINES_JOB="1", LVS_LAB_SHARE=str(share), LVS_LAB_JOB=job.name,
+                   PYTHONPATH=os.pathsep.join(p for p in (str(uml.REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p))
+        t0 = time.monotonic()
+        with open(share / "output.log", "wb") as log:
+            proc = subprocess.Popen(argv, cwd=rootdir, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+            timed_out = cancelled = False
+            while proc.poll() is None:
+                if self.cancel.is_set():
+                    cancelled = True
+                elif time.monotonic() - t0 > self.timeout:
+                    timed_out = True
+                if timed_out or cancelled:
+                    proc.terminate()
+                    try:
+                        proc.wait(timeout=90)  # the test's own teardown stops its machines
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
+                    break
+                time.sleep(0.2)
+        total = time.monotonic() - t0
+        output = (share / "output.log").read_text(errors="replace")
+        job.result = uml.Result(rc=proc.returncode, output=output, share_dir=share, cpu=-1, timed_out=timed_out,
+                                cancelled=cancelled, job_s=total, total_s=total)
+        job.outcomes = parse_junit(share / JUNIT_NAME)
+        job.executed = sum(1 for o in job.outcomes.values() if o.status not in ("skipped", "xfailed"))
+        job.skipped = len(job.outcomes) - job.executed
+        if timed_out:
+            job.error = f"lab: machines job {job.name} timed out after {total:.0f} s and was stopped"
+        elif cancelled:
+            job.error = f"lab: machines job {job.name} was stopped because the run was cancelled"
 
     def stop(self) -> None:
         self.cancel.set()
@@ -351,8 +429,9 @@ class LabHost:
         if self.setup_error:
             terminalreporter.write_line(f"lab: no guest started: {self.setup_error}", red=True)
             return
-        ran = [j for j in self.jobs if j.result is not None and not j.result.cancelled]
-        executed = sum(j.executed for j in self.jobs)
+        machines = [j for j in self.jobs if j.machines]
+        ran = [j for j in self.jobs if j.result is not None and not j.result.cancelled and not j.machines]
+        executed = sum(j.executed for j in self.jobs if not j.machines)
         skipped = sum(j.skipped for j in self.jobs)
         overhead = sum(j.result.overhead_s for j in ran if j.result is not None)
         lanes = min(self.lanes, len(self.jobs))
@@ -361,8 +440,48 @@ class LabHost:
         if skipped:
             line += f", {skipped} skipped in guests"
         terminalreporter.write_line(line)
+        if machines:
+            terminalreporter.write_line(
+                f"lab: {sum(j.executed for j in machines)} tests ran against lab machines (one UML guest per host, "
+                f"systemd, ssh), {sum(j.result.total_s for j in machines if j.result is not None):.1f} s")
         if self.session_dir is not None and self.session_dir.exists():
             terminalreporter.write_line(f"lab: guest results kept in {self.session_dir}")
+
+
+class _Exclusive:
+    """Guest lanes share the CPUs; a machines job waits until no guest runs and keeps others out."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.shared = 0
+        self.exclusive = False
+        self.waiting = 0
+
+    @contextlib.contextmanager
+    def hold(self, exclusive: bool) -> Generator[None, None, None]:
+        with self.cond:
+            if exclusive:
+                self.waiting += 1
+                self.cond.wait_for(lambda: not self.exclusive and self.shared == 0)
+                self.waiting -= 1
+                self.exclusive = True
+            else:
+                self.cond.wait_for(lambda: not self.exclusive and self.waiting == 0)
+                self.shared += 1
+        try:
+            yield
+        finally:
+            with self.cond:
+                if exclusive:
+                    self.exclusive = False
+                else:
+                    self.shared -= 1
+                self.cond.notify_all()
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _reports(item: pytest.Item, job: Job, out: Outcome, t0: float) -> list[pytest.TestReport]:
@@ -459,6 +578,6 @@ def _prune_sessions() -> None:
 @pytest.fixture
 def lab_share() -> Generator[Path, None, None]:
     """Inside a guest: the results directory shared with the host (/lab/share)."""
-    if not in_guest():
+    if not in_job():
         pytest.fail("lab_share is only available inside a lab guest (mark the test with @pytest.mark.lab)")
     yield Path(os.environ.get("LVS_LAB_SHARE", uml.GUEST_SHARE))

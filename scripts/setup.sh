@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_pkgs=(user-mode-linux ipvsadm iproute2 iptables curl keepalived procps kmod shellcheck gcc make)
+apt_pkgs=(user-mode-linux uml-utilities openssh-server openssh-client e2fsprogs ipvsadm iproute2 iptables curl keepalived
+          procps kmod shellcheck gcc make)
+# uml-utilities: uml_switch (the lab machines' network); openssh-server: sshd inside the lab machines
+# (they boot the host's root read-only); e2fsprogs: their disks.
 # gcc: lab/xstate_shim.c, needed by UML on CPUs with a large XSAVE area (AVX-512, AMX).
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -13,6 +16,13 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
     apt-get update -qq
+    # Installing must not start any service on this machine (sshd, uml_switch, keepalived): the lab
+    # machines start their own. policy-rc.d refuses every start while the packages install.
+    made_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d && made_policy=1
+        trap '[ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 

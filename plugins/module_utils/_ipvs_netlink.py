@@ -106,25 +106,54 @@ def _ip4_as_v6_plen(text: str) -> int:
     return struct.unpack("=I", socket.inet_aton(text))[0]
 
 
+# What a kernel that has not loaded ip_vs yet holds: an empty table with the default timeouts.
+KERNEL_DEFAULT_TIMEOUTS = {"tcp": 900, "tcpfin": 120, "udp": 300}
+
+
+def ip_vs_loaded() -> bool:
+    return os.path.isdir("/sys/module/ip_vs")
+
+
 class IPVSAdapter:
-    """One generic-netlink IPVS socket in the current network namespace."""
+    """One generic-netlink IPVS socket in the current network namespace.
+
+    Reading never loads ip_vs (resolving the IPVS family would): a kernel without it holds an
+    empty table, so check mode and gathering leave a fresh host as it was.  The first change
+    loads it (modprobe, else the kernel's family autoload).
+    """
 
     def __init__(self, run: Runner | None = None) -> None:
         """``run(argv) -> (rc, stdout, stderr)`` runs modprobe (AnsibleModule.run_command)."""
         self.run = run
         self._pyroute2: t.Any = None
+        self._genl: t.Any = None
+        if ip_vs_loaded():
+            self._genl = self._open()
+
+    def _open(self) -> t.Any:
         try:
-            self.genl = genl.IPVSGenl()
+            return genl.IPVSGenl()
         except OSError:  # family not registered: the ip_vs module is not loaded yet
-            err = _modprobe("ip_vs", run)
+            err = _modprobe("ip_vs", self.run)
             try:
-                self.genl = genl.IPVSGenl()
+                return genl.IPVSGenl()
             except OSError as exc:
                 raise IPVSKernelError("kernel", "IPVS is not available: %s%s"
                                       % (exc.strerror, "; modprobe ip_vs: %s" % err if err else "")) from None
 
+    @property
+    def genl(self) -> t.Any:
+        """The bulk socket, opened (ip_vs loaded) on first use."""
+        if self._genl is None:
+            self._genl = self._open()
+        return self._genl
+
+    def _unloaded(self) -> bool:
+        return self._genl is None and not ip_vs_loaded()
+
     def close(self) -> None:
-        self.genl.close()
+        if self._genl is not None:
+            self._genl.close()
         if self._pyroute2 is not None:
             self._pyroute2.close()
 
@@ -145,6 +174,8 @@ class IPVSAdapter:
     # ---------------------------------------------------------------- reading
     def dump(self, stats: bool = False) -> list[dict[str, t.Any]]:
         """The whole table, canonical and sorted, real servers included (counters when ``stats``)."""
+        if self._unloaded():
+            return []
         return sort_table(self.genl.dump(stats))
 
     def dump_pyroute2(self, stats: bool = False) -> list[dict[str, t.Any]]:
@@ -329,12 +360,16 @@ class IPVSAdapter:
 
     # ---------------------------------------------------------------- config
     def timeouts(self) -> dict[str, int]:
+        if self._unloaded():
+            return dict(KERNEL_DEFAULT_TIMEOUTS)
         return self.genl.get_timeouts()
 
     def set_timeouts(self, tcp: int, tcpfin: int, udp: int) -> None:
         self.genl.set_timeouts(tcp, tcpfin, udp)
 
     def daemons(self) -> list[dict[str, t.Any]]:
+        if self._unloaded():
+            return []
         return self.genl.get_daemons()
 
     def start_daemon(self, daemon: t.Mapping[str, t.Any]) -> None:

@@ -176,8 +176,49 @@ def plan(want: t.Mapping[str, str], running: t.Mapping[str, str | None]) -> list
     return changes
 
 
+# Parameters that appear only once a kernel module is loaded: module -> path prefix under /proc/sys.
+MODULE_PARAMETERS = {"ip_vs": "net/ipv4/vs/", "ipip": "net/ipv4/conf/tunl0/"}
+_MODULE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,55}$")
+
+
+def check_modules(raw: t.Any) -> list[str]:
+    """Kernel module names, canonical (``-`` and ``_`` are the same to modprobe)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, (list, tuple)):
+        raise SysctlError("modules", "must be a list of kernel module names")
+    names: list[str] = []
+    for index, name in enumerate(raw):
+        if not isinstance(name, str) or not _MODULE_NAME.match(name):
+            raise SysctlError("modules", "modules[%d]: %r is not a kernel module name" % (index, name))
+        canon = name.replace("-", "_")
+        if canon not in names:
+            names.append(canon)
+    return names
+
+
+def module_loaded(name: str, root: str = "/sys/module") -> bool:
+    return os.path.isdir(os.path.join(root, name))
+
+
+def provider_of(key: str, modules: t.Iterable[str]) -> str | None:
+    """Which of ``modules`` (not loaded yet) creates parameter ``key``, if any."""
+    path = key.replace(".", "/")
+    for module in modules:
+        prefix = MODULE_PARAMETERS.get(module)
+        if prefix and path.startswith(prefix):
+            return module
+    return None
+
+
+def render_modules(names: t.Sequence[str]) -> str:
+    return "# Kernel modules loaded at boot (lvs.ipvs.lvs_sysctl), before systemd-sysctl\n" + "".join(
+        n + "\n" for n in names)
+
+
 def validate(raw: t.Mapping[str, t.Any], exists: t.Callable[[str], bool],
-             read: t.Callable[[str], str | None]) -> tuple[dict[str, str], dict[str, str | None], list[str]]:
+             read: t.Callable[[str], str | None],
+             pending: t.Iterable[str] = ()) -> tuple[dict[str, str], dict[str, str | None], list[str]]:
     """Validate every key and value before anything is written.
 
     Returns (canonical values, running values (None for an absent interface), warnings).
@@ -195,7 +236,12 @@ def validate(raw: t.Mapping[str, t.Any], exists: t.Callable[[str], bool],
         if key in values:
             raise SysctlError(key, "is given twice (as %r and another spelling)" % (raw_key,))
         value = normalize_value(raw_value, key)
-        if exists(key):
+        if not exists(key) and provider_of(key, pending):
+            # Check mode on a kernel that has not loaded the module yet: the real run loads it first.
+            check_value(key, value, None)
+            running[key] = None
+            warnings.append("%s: appears when %s is loaded (check mode: not loaded yet)" % (key, provider_of(key, pending)))
+        elif exists(key):
             current = read(key)
             check_value(key, value, current)
             running[key] = current

@@ -46,10 +46,29 @@ options:
     description: Set the running values. With C(false) only the drop-in file is written.
     type: bool
     default: true
+  modules:
+    description:
+      - Kernel modules that provide some of I(sysctls) (C(ip_vs) creates C(net.ipv4.vs.*)), loaded
+        with C(modprobe) before any value is read or written, and listed in I(modules_path) so that
+        C(systemd-modules-load) loads them at boot, before C(systemd-sysctl) applies the drop-in.
+      - In check mode a module that is not loaded is not loaded; the parameters it provides are
+        reported as changes (their running value is unknown until it loads).
+    type: list
+    elements: str
+    default: []
+    version_added: 1.0.0
+  modules_path:
+    description:
+      - The C(modules-load.d) file that lists I(modules), owned by this module (written atomically,
+        only when its content changes; removed with I(state=absent)). Ignored when I(modules) is
+        empty or I(persist=false).
+    type: path
+    default: /etc/modules-load.d/lvs-ipvs.conf
+    version_added: 1.0.0
   state:
     description:
       - C(present) sets the values and writes the drop-in file.
-      - C(absent) removes the drop-in file; running values are left as they are (the kernel has no
+      - C(absent) removes the drop-in file (and I(modules_path) when I(modules) is given); running values are left as they are (the kernel has no
         "previous value" to go back to).
     type: str
     choices: [present, absent]
@@ -89,6 +108,9 @@ EXAMPLES = r"""
       net.ipv4.conf.eth1.send_redirects: 0
       net.ipv4.vs.expire_nodest_conn: 1
       net.ipv4.vs.expire_quiescent_template: 1
+    # ip_vs creates net.ipv4.vs.*: loaded first, and at boot before systemd-sysctl.
+    modules: [ip_vs, ip_vs_wrr]
+    modules_path: /etc/modules-load.d/lvs-director.conf
 
 - name: A DR real server never answers ARP for the VIPs on lo
   lvs.ipvs.lvs_sysctl:
@@ -124,6 +146,21 @@ changes:
   type: list
   elements: dict
   sample: [{"key": "net.ipv4.ip_forward", "before": "0", "after": "1"}]
+modules_loaded:
+  description: The kernel modules of I(modules) this run loaded (in check mode, would load).
+  returned: state is present
+  type: list
+  elements: str
+  sample: [ip_vs]
+modules_file_changed:
+  description: Whether I(modules_path) was (or in check mode would be) written.
+  returned: state is present
+  type: bool
+removed:
+  description: The files removed by I(state=absent).
+  returned: state is absent
+  type: list
+  elements: str
 file_changed:
   description: Whether the drop-in file was (or, in check mode, would be) written or removed.
   returned: success
@@ -154,10 +191,10 @@ def _read_file(path):
         raise S.SysctlError("path", "cannot read %s: %s" % (path, exc.strerror)) from None
 
 
-def _write_file(module, path, text):
+def _write_file(module, path, text, field="path"):
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
-        raise S.SysctlError("path", "directory %s does not exist" % directory)
+        raise S.SysctlError(field, "directory %s does not exist" % directory)
     fd, tmp = tempfile.mkstemp(prefix=".lvs_sysctl.", dir=directory)
     try:
         with os.fdopen(fd, "w") as handle:
@@ -180,6 +217,8 @@ def main():
             apply=dict(type="bool", default=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             namespace=dict(type="str"),
+            modules=dict(type="list", elements="str", default=[]),
+            modules_path=dict(type="path", default="/etc/modules-load.d/lvs-ipvs.conf"),
         ),
         required_if=[("state", "present", ("sysctls",))],
         supports_check_mode=True,
@@ -189,35 +228,57 @@ def main():
     try:
         if not path.endswith(".conf"):
             raise S.SysctlError("path", "%s must end in .conf (systemd-sysctl and sysctl --system ignore other files)" % path)
+        modules = S.check_modules(p["modules"])
+        mod_path = p["modules_path"] if modules and p["persist"] else None
+        if mod_path is not None and not mod_path.endswith(".conf"):
+            raise S.SysctlError("modules_path", "%s must end in .conf (systemd-modules-load ignores other files)" % mod_path)
         old_text = _read_file(path)
+        old_mods = _read_file(mod_path) if mod_path else None
         if p["state"] == "absent":
-            changed = old_text is not None
-            if changed and not module.check_mode:
-                os.unlink(path)
-            result = dict(changed=changed, file_changed=changed, path=path, sysctls={}, changes=[])
+            gone = [f for f, text in ((path, old_text), (p["modules_path"] if modules else None, old_mods)) if f and text is not None]
+            if gone and not module.check_mode:
+                for f in gone:
+                    os.unlink(f)
+            result = dict(changed=bool(gone), file_changed=path in gone, path=path, sysctls={}, changes=[], removed=gone)
             if module._diff:
                 result["diff"] = dict(before=old_text or "", after="", before_header=path, after_header=path)
             module.exit_json(**result)
+        pending = [m for m in modules if not S.module_loaded(m)]
+        if pending and not module.check_mode:
+            for name in pending:
+                rc, out, err = module.run_command(["modprobe", name])
+                if rc != 0:
+                    raise S.SysctlError("modules", "modprobe %s failed: %s" % (name, (err or out).strip() or "rc %d" % rc))
         if p["namespace"]:
             S.enter_namespace(p["namespace"])
-        values, running, warnings = S.validate(p["sysctls"], S.exists, S.read_value)
+        values, running, warnings = S.validate(p["sysctls"], S.exists, S.read_value,
+                                               pending=pending if module.check_mode else ())
         changes = S.plan(values, running) if p["apply"] else []
+        if module.check_mode and p["apply"]:
+            changes += [{"key": k, "before": None, "after": values[k]} for k in sorted(values)
+                        if running[k] is None and S.provider_of(k, pending)]
         new_text = S.render(values)
         file_changed = p["persist"] and new_text != old_text
+        new_mods = S.render_modules(modules) if mod_path else None
+        mods_changed = mod_path is not None and new_mods != old_mods
         if not module.check_mode:
             S.apply(changes)
             if file_changed:
                 _write_file(module, path, new_text)
+            if mods_changed:
+                _write_file(module, mod_path, new_mods, "modules_path")
     except S.SysctlError as exc:
         module.fail_json(msg=str(exc), key=exc.key)
     for warning in warnings:
         module.warn(warning)
-    result = dict(changed=bool(changes) or file_changed, sysctls=values, changes=changes, file_changed=file_changed,
-                  path=path)
+    result = dict(changed=bool(changes) or file_changed or mods_changed or bool(pending), sysctls=values, changes=changes,
+                  file_changed=file_changed, path=path, modules_loaded=pending, modules_file_changed=mods_changed)
     if module._diff:
         diffs = []
         if p["persist"]:
             diffs.append(dict(before=old_text or "", after=new_text, before_header=path, after_header=path))
+        if mod_path:
+            diffs.append(dict(before=old_mods or "", after=new_mods, before_header=mod_path, after_header=mod_path))
         if changes:
             diffs.append(dict(before="".join("%s = %s\n" % (c["key"], c["before"]) for c in changes),
                               after="".join("%s = %s\n" % (c["key"], c["after"]) for c in changes),

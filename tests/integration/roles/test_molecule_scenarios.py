@@ -1,9 +1,11 @@
-"""The molecule scenarios of the topology roles (molecule/nat, dr, tun), in the real-kernel lab.
+"""The molecule scenarios of the topology roles (molecule/nat, dr, tun), on lab machines.
 
-Each scenario runs ``molecule test`` inside its own UML guest (``lab(fresh=True)``, so the two
-lanes run two scenarios at once): create (lab hosts), prepare (snapshot), check (site.yml in
-check mode), converge (first proves check mode changed nothing), idempotence, verify (real
-traffic), side_effect (simulated reboot of every director and real server), verify, destroy.
+Each scenario runs ``molecule test`` on the host (``lab(machines=True)``: alone, with every CPU)
+against lab machines, one UML guest per host booting systemd, reached over ssh
+(lab/machines.py): create (boot them: their kernels have no IPVS module loaded), prepare
+(snapshot), check (site.yml in check mode), converge (first proves check mode changed nothing),
+idempotence, verify (real traffic), side_effect (a real reboot of every director and real
+server), verify, destroy.
 
 Beyond molecule's own verdict, this test reads molecule's output and asserts that the check-mode
 run reported exactly the changes the real run then made (same changed tasks per host), and
@@ -12,9 +14,12 @@ prints each verify summary (the closing note of the issue quotes them).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -55,19 +60,32 @@ def recap(section: str) -> dict[str, dict[str, int]]:
     return out
 
 
-@pytest.mark.lab(fresh=True)
+def _die_with_parent() -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def run_molecule(scenario: str, log_path: Path) -> int:
+    """``molecule test -s SCENARIO`` on the host; its machines stop if this process dies (LVS_LAB_OWNER)."""
+    bindir = str(Path(sys.executable).parent)
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", NO_COLOR="1", PY_COLORS="0", LVS_LAB_OWNER=str(os.getpid()),
+               ANSIBLE_COLLECTIONS_PATH=str(ensure_importable()),
+               PATH=os.pathsep.join([bindir, os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")]))
+    with open(log_path, "w") as log:
+        proc = subprocess.run([os.path.join(bindir, "molecule"), "test", "-s", scenario], cwd=ROOT, env=env, stdout=log,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=TIMEOUT, check=False,
+                              preexec_fn=_die_with_parent)
+    return proc.returncode
+
+
+@pytest.mark.lab(machines=True)
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_molecule_test(scenario, lab_share: Path):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", NO_COLOR="1", PY_COLORS="0",
-               ANSIBLE_COLLECTIONS_PATH=str(ensure_importable()))
     log_path = lab_share / ("molecule-%s.log" % scenario)
     start = time.monotonic()
-    with open(log_path, "w") as log:
-        proc = subprocess.run(["molecule", "test", "-s", scenario], cwd=ROOT, env=env, stdout=log,
-                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=TIMEOUT, check=False)
+    returncode = run_molecule(scenario, log_path)
     elapsed = time.monotonic() - start
     log = log_path.read_text()
-    assert proc.returncode == 0, "molecule test -s %s failed (rc %d):\n%s" % (scenario, proc.returncode, log[-8000:])
+    assert returncode == 0, "molecule test -s %s failed (rc %d):\n%s" % (scenario, returncode, log[-8000:])
 
     check, converge = _section(log, scenario, "check"), _section(log, scenario, "converge")
     assert "no host changed since the snapshot" in converge, "check mode changed a host:\n" + converge[:4000]
@@ -89,6 +107,10 @@ def test_molecule_test(scenario, lab_share: Path):
         block = re.search(r"TASK \[Verify output\].*?(?=\n\nPLAY RECAP|\nPLAY RECAP)", text, re.S)
         assert block, text[-3000:]
         print("--- molecule %s, verify #%d ---\n%s" % (scenario, n + 1, block.group(0)))
-    assert "after 1 simulated reboot" in summaries[1]
-    print("molecule test -s %s: %.0f s; check predicted %d changed tasks, converge made %d" % (
-        scenario, elapsed, len(predicted), len(made)))
+    assert "after 1 reboot" in summaries[1]
+    boots = re.search(r'boot_s:\s*all: ([\d.]+)', _section(log, scenario, "create"))
+    reboots = re.findall(r"msg: (\S+) rebooted in (\d+) s", _section(log, scenario, "side_effect"))
+    assert reboots and {h for h, _s in reboots} >= lvs_hosts, reboots
+    print("molecule test -s %s: %.0f s; %s machines running in %s s; reboots %s; check predicted %d changed tasks, "
+          "converge made %d" % (scenario, elapsed, len(recap(converge)) - 1, boots.group(1) if boots else "?",
+                                ", ".join("%s %s s" % r for r in sorted(reboots)), len(predicted), len(made)))

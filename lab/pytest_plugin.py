@@ -439,7 +439,8 @@ class LabHost:
                 f"(ipvs kernel {self.kernel or '?'}), {overhead:.1f} s boot overhead, {self.wall_s:.1f} s wall")
         if skipped:
             line += f", {skipped} skipped in guests"
-        terminalreporter.write_line(line)
+        if ran or not machines:
+            terminalreporter.write_line(line)
         if machines:
             terminalreporter.write_line(
                 f"lab: {sum(j.executed for j in machines)} tests ran against lab machines (one UML guest per host, "

@@ -38,11 +38,46 @@ def test_ansible_doc_renders_module(name):
     assert "check_mode" in text and "pyroute2" in text
 
 
-def test_galaxy_build_produces_an_installable_artifact(tmp_path):
-    out = tmp_path / "dist"
+# What the tarball holds at its top level: the collection's runtime content, its docs and metadata.
+SHIPPED_TOP = {"MANIFEST.json", "FILES.json", "README.md", "CHANGELOG.rst", "changelogs", "meta", "playbooks",
+               "plugins", "roles"}
+# Tracked files that do not ship (galaxy.yml build_ignore), as path prefixes.
+NOT_SHIPPED = (".ci/", ".gitignore", ".ansible-lint", "Makefile", "requirements-dev.txt", "scripts/", "tests/",
+               "benchmarks/", "lab/", "molecule/", "playbooks/lab_demo.yml", "galaxy.yml")
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
     subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(out), str(ROOT)],
                    capture_output=True, text=True, env=ansible_env(), timeout=300, check=True)
-    (artifact,) = out.glob("lvs-ipvs-*.tar.gz")
+    (path,) = out.glob("lvs-ipvs-*.tar.gz")
+    return path
+
+
+def _tracked_files() -> list[str]:
+    """Files of the work tree git knows or would add (tracked, or untracked and not ignored)."""
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
+
+
+def test_tarball_holds_exactly_the_runtime_content(artifact, capsys):
+    with tarfile.open(artifact) as tar:
+        members = tar.getmembers()
+    files = sorted(m.name for m in members if m.isfile())
+    assert {n.split("/")[0] for n in files} == SHIPPED_TOP
+    forbidden = ("tests/", "lab/", "molecule/", "benchmarks/", "scripts/", ".", "changelogs/.plugin-cache")
+    assert not [n for n in files if n.startswith(forbidden) or "/." in n or "__pycache__" in n or n.endswith(".pyc")]
+    assert "playbooks/lab_demo.yml" not in files
+    # Every tracked file outside the ignored paths ships, so nothing is left out by a too wide pattern.
+    expected = {f for f in _tracked_files() if not f.startswith(NOT_SHIPPED)}
+    assert set(files) - {"MANIFEST.json", "FILES.json"} == expected
+    with capsys.disabled():
+        print("\ntarball %s: %d bytes, %d files" % (artifact.name, artifact.stat().st_size, len(files)))
+
+
+def test_galaxy_build_produces_an_installable_artifact(artifact, tmp_path):
     with tarfile.open(artifact) as tar:
         names = set(tar.getnames())
     assert {"plugins/modules/ipvs_service.py", "plugins/module_utils/_ipvs_netlink.py", "meta/runtime.yml"} <= names

@@ -39,8 +39,8 @@ def test_ansible_doc_renders_module(name):
 
 
 # What the tarball holds at its top level: the collection's runtime content, its docs and metadata.
-SHIPPED_TOP = {"MANIFEST.json", "FILES.json", "README.md", "CHANGELOG.rst", "changelogs", "meta", "playbooks",
-               "plugins", "roles"}
+SHIPPED_TOP = {"MANIFEST.json", "FILES.json", "README.md", "COPYING", "CHANGELOG.rst", "changelogs", "docs", "meta",
+               "playbooks", "plugins", "roles", "requirements.txt", "bindep.txt"}
 # Tracked files that do not ship (galaxy.yml build_ignore), as path prefixes.
 NOT_SHIPPED = (".ci/", ".gitignore", ".ansible-lint", "Makefile", "requirements-dev.txt", "scripts/", "tests/",
                "benchmarks/", "lab/", "molecule/", "playbooks/lab_demo.yml", "galaxy.yml")

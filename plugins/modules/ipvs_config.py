@@ -70,6 +70,9 @@ options:
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.attributes
+seealso:
+  - module: lvs.ipvs.ipvs_info
+  - module: lvs.ipvs.ipvs_table
 """
 
 EXAMPLES = r"""

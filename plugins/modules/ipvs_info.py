@@ -29,6 +29,12 @@ options:
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.info_attributes
+seealso:
+  - module: lvs.ipvs.ipvs_table
+  - module: lvs.ipvs.ipvs_service
+  - module: lvs.ipvs.ipvs_real_server
+  - module: lvs.ipvs.ipvs_config
+  - module: lvs.ipvs.lvs_probe
 """
 
 EXAMPLES = r"""

@@ -93,6 +93,10 @@ requirements:
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.attributes
+seealso:
+  - module: lvs.ipvs.ipvs_service
+  - module: lvs.ipvs.ipvs_table
+  - module: lvs.ipvs.ipvs_info
 """
 
 EXAMPLES = r"""

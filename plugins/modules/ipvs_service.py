@@ -89,6 +89,10 @@ requirements:
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.attributes
+seealso:
+  - module: lvs.ipvs.ipvs_real_server
+  - module: lvs.ipvs.ipvs_table
+  - module: lvs.ipvs.ipvs_info
 """
 
 EXAMPLES = r"""

@@ -100,6 +100,11 @@ options:
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.attributes
+seealso:
+  - module: lvs.ipvs.ipvs_info
+  - module: lvs.ipvs.ipvs_service
+  - module: lvs.ipvs.ipvs_real_server
+  - module: lvs.ipvs.ipvs_config
 """
 
 EXAMPLES = r"""

@@ -62,8 +62,8 @@ options:
       - Omit for the namespace Ansible runs in.
     type: str
 notes:
-  - Needs no other collection (not C(ansible.posix)) and, unlike the IPVS modules of this
-    collection, no pyroute2.
+  - Needs no other collection (not C(ansible.posix)) and no pyroute2 (only M(lvs.ipvs.ipvs_service)
+    and M(lvs.ipvs.ipvs_real_server) need it).
   - Belongs to the C(group/lvs.ipvs.ipvs) action group, so C(module_defaults) for that group (for
     example I(namespace)) apply here too.
 attributes:
@@ -76,6 +76,16 @@ attributes:
   idempotent:
     support: full
     description: A second run with the same arguments changes nothing.
+extends_documentation_fragment:
+  - lvs.ipvs.ipvs.common_attributes
+seealso:
+  - name: sysctl.d(5)
+    description: The drop-in files systemd-sysctl applies at boot.
+    link: https://man7.org/linux/man-pages/man5/sysctl.d.5.html
+  - name: IPVS sysctl
+    description: The C(net.ipv4.vs.*) parameters, in the kernel's documentation.
+    link: https://docs.kernel.org/networking/ipvs-sysctl.html
+  - module: lvs.ipvs.ipvs_config
 """
 
 EXAMPLES = r"""

@@ -33,6 +33,14 @@ def test_ansible_doc_renders_module(name):
     assert "namespace" in doc["doc"]["options"]
     assert doc["examples"].count("lvs.ipvs.") >= 2
     assert doc["return"]
+    attributes = doc["doc"]["attributes"]
+    assert {"check_mode", "diff_mode", "platform", "action_group"} <= set(attributes)
+    assert attributes["action_group"]["membership"] == ["lvs.ipvs.ipvs"]
+    assert attributes["platform"]["platforms"] == "linux"
+    assert doc["doc"]["seealso"]
+    # commands is documented exactly where it is returned (not by the read-only modules)
+    notes = " ".join(doc["doc"].get("notes", []))
+    assert ("commands" in doc["return"]) == ("RV(commands)" in notes), name
     text = subprocess.run([str(BIN / "ansible-doc"), "-t", "module", "lvs.ipvs.%s" % name], capture_output=True,
                           text=True, env=ansible_env(), timeout=120, check=True).stdout
     assert "check_mode" in text and "pyroute2" in text

@@ -12,7 +12,7 @@ version_added: 1.0.0
 description:
   - Sets the running value of each kernel parameter (C(/proc/sys)) and persists them all in one
     drop-in file under C(/etc/sysctl.d), which systemd-sysctl or C(sysctl --system) applies at boot.
-  - The drop-in is owned by this module and holds exactly I(sysctls); it is written atomically,
+  - The drop-in is owned by this module and holds exactly O(sysctls); it is written atomically,
     and only when its content changes.
   - Every key and value is checked before anything is written. An unknown parameter fails; a
     value outside the range of a parameter LVS uses (C(ip_forward), C(send_redirects),
@@ -32,7 +32,7 @@ options:
         (C(net/ipv4/ip_forward)) form; in dotted form a dot inside an interface name is written
         as a slash (C(net.ipv4.conf.eth0/100.rp_filter)), as with sysctl(8).
       - Values are integers, text, booleans (C(1)/C(0)) or lists (joined with spaces).
-      - Required with I(state=present).
+      - Required with O(state=present).
     type: dict
   path:
     description: The drop-in file. Use one file per purpose; two tasks must not share a file.
@@ -65,7 +65,7 @@ notes:
   - Needs no other collection (not C(ansible.posix)) and no pyroute2 (only M(lvs.ipvs.ipvs_service)
     and M(lvs.ipvs.ipvs_real_server) need it).
   - Belongs to the C(group/lvs.ipvs.ipvs) action group, so C(module_defaults) for that group (for
-    example I(namespace)) apply here too.
+    example O(namespace)) apply here too.
 attributes:
   check_mode:
     support: full

@@ -9,6 +9,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
+from ansible.release import __version__ as ANSIBLE_CORE
+from packaging.specifiers import SpecifierSet
 
 from tests.support.ansible import ansible_env
 from tests.support.collection import ROOT
@@ -94,3 +97,15 @@ def test_galaxy_build_produces_an_installable_artifact(artifact, tmp_path):
     subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--force", "-p", str(dest), str(artifact)],
                    capture_output=True, text=True, env=ansible_env(), timeout=300, check=True)
     assert (dest / "ansible_collections" / "lvs" / "ipvs" / "plugins" / "modules" / "ipvs_info.py").exists()
+
+
+def test_claimed_ansible_core_versions_are_the_tested_ones():
+    """requires_ansible and the roles' min_ansible_version claim only what this venv tests (no older core
+    is tested: lowering the floor needs a second venv with that core in CI)."""
+    core = ANSIBLE_CORE
+    spec = yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())["requires_ansible"]
+    assert core in SpecifierSet(spec)
+    floor = spec.lstrip(">=").split(",")[0]
+    assert floor.split(".")[:2] == core.split(".")[:2], "requires_ansible %s, tested with ansible-core %s" % (spec, core)
+    for meta in sorted((ROOT / "roles").glob("*/meta/main.yml")):
+        assert str(yaml.safe_load(meta.read_text())["galaxy_info"]["min_ansible_version"]) == ".".join(floor.split(".")[:2]), meta

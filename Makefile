@@ -1,15 +1,16 @@
 # lvs.ipvs — one command to set up and test everything, one to see it work.
-.PHONY: setup test unit lab sanity demo ha-demo bench clean lab-up lab-down
+.PHONY: setup test unit lab sanity lint demo ha-demo bench clean lab-up lab-down
 
 PYTEST := .venv/bin/pytest
 
 setup:
 	scripts/setup.sh
 
-## Everything: unit tests, lab tests in UML guests (real IPVS kernel), collection checks, sanity.
+## Everything: unit tests, lab tests in UML guests (real IPVS kernel), collection checks, sanity, release linters.
 test: setup
 	$(PYTEST) tests
 	scripts/sanity.sh
+	scripts/lint.sh
 
 unit: setup
 	$(PYTEST) tests/unit
@@ -19,6 +20,10 @@ lab: setup
 
 sanity: setup
 	scripts/sanity.sh
+
+## ansible-lint (production profile), antsibull-docs, antsibull-changelog.
+lint: setup
+	scripts/lint.sh
 
 ## Boot the lab and build a NAT and a DR service with the modules; show traffic alternating.
 demo: setup

@@ -47,4 +47,4 @@ if [ ! -x .venv/bin/python ] || ! cmp -s requirements-dev.txt .venv/.requirement
     .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
     cp requirements-dev.txt .venv/.requirements
 fi
-echo "setup: ok ($(.venv/bin/python --version), $(.venv/bin/ansible --version | head -1))"
+echo "setup: ok ($(.venv/bin/python --version), $(.venv/bin/ansible --version | sed -n 1p))"

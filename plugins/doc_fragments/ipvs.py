@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 
+# Every module runs on Linux managed hosts and belongs to the group/lvs.ipvs.ipvs action group
+# (meta/runtime.yml): the platform and action_group attributes are the same in each fragment below.
 class ModuleDocFragment:
-    # Options and requirements every IPVS module shares.
+    # Options and requirements every IPVS table module shares.
     DOCUMENTATION = r"""
 options:
   namespace:
@@ -19,9 +21,9 @@ requirements:
   - A kernel with IPVS (C(ip_vs) built in or loadable; it is loaded on first use).
 notes:
   - The table is managed over generic netlink (the IPVS family); the C(ipvsadm) tool is not needed.
-    Single changes go through pyroute2; whole-table reads and bulk changes through the
-    collection's own message encoder, which needs nothing beyond Python.
-  - C(commands) lists the equivalent C(ipvsadm) command lines, for review and audit.
+    Whole-table reads and bulk changes go through the collection's own message encoder, which needs
+    nothing beyond Python; only M(lvs.ipvs.ipvs_service) and M(lvs.ipvs.ipvs_real_server) need
+    pyroute2, through which they send their single changes.
 seealso:
   - name: ipvsadm(8)
     description: The reference for IPVS options and their semantics.
@@ -33,13 +35,24 @@ seealso:
 attributes:
   check_mode:
     support: full
-    description: Computes the operations without sending them; C(after) is the prediction.
+    description: Computes the operations without sending them; RV(after) is the prediction.
   diff_mode:
     support: full
     description: Shows the affected part of the table before and after, in C(ipvsadm-save -n) format.
   idempotent:
     support: full
     description: A second run with the same arguments changes nothing.
+  platform:
+    support: full
+    platforms: linux
+    description: Linux only (IPVS is part of the Linux kernel).
+  action_group:
+    support: full
+    membership:
+      - lvs.ipvs.ipvs
+    description: Use C(group/lvs.ipvs.ipvs) in C(module_defaults) to set defaults for this module.
+notes:
+  - RV(commands) lists the equivalent C(ipvsadm) command lines, for review and audit.
 """
 
     # Attributes of read-only modules.
@@ -54,4 +67,27 @@ attributes:
   idempotent:
     support: full
     description: Read-only.
+  platform:
+    support: full
+    platforms: linux
+    description: Linux only (IPVS is part of the Linux kernel).
+  action_group:
+    support: full
+    membership:
+      - lvs.ipvs.ipvs
+    description: Use C(group/lvs.ipvs.ipvs) in C(module_defaults) to set defaults for this module.
+"""
+
+    # Platform and action group only, for a module that documents its own check and diff modes.
+    COMMON_ATTRIBUTES = r"""
+attributes:
+  platform:
+    support: full
+    platforms: linux
+    description: Linux only (IPVS is part of the Linux kernel).
+  action_group:
+    support: full
+    membership:
+      - lvs.ipvs.ipvs
+    description: Use C(group/lvs.ipvs.ipvs) in C(module_defaults) to set defaults for this module.
 """

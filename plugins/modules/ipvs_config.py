@@ -67,9 +67,16 @@ options:
       mcast_ttl:
         description: Multicast TTL, 1 to 255 (C(--mcast-ttl)).
         type: int
+attributes:
+  diff_mode:
+    support: full
+    description: Shows the timeouts and the sync daemons before and after.
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.attributes
+seealso:
+  - module: lvs.ipvs.ipvs_info
+  - module: lvs.ipvs.ipvs_table
 """
 
 EXAMPLES = r"""

@@ -29,6 +29,12 @@ options:
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.info_attributes
+seealso:
+  - module: lvs.ipvs.ipvs_table
+  - module: lvs.ipvs.ipvs_service
+  - module: lvs.ipvs.ipvs_real_server
+  - module: lvs.ipvs.ipvs_config
+  - module: lvs.ipvs.lvs_probe
 """
 
 EXAMPLES = r"""
@@ -53,7 +59,7 @@ RETURN = r"""
 services:
   description:
     - Every virtual service with its C(real_servers), sorted as C(ipvsadm -Ln) sorts them.
-    - With I(stats), services and real servers carry C(stats) (conns, inpkts, outpkts, inbytes,
+    - With O(stats), services and real servers carry C(stats) (conns, inpkts, outpkts, inbytes,
       outbytes) and C(rates) (cps, inpps, outpps, inbps, outbps); real servers also carry
       C(active_connections), C(inactive_connections) and C(persistent_connections).
     - The kernel refreshes the exported counters and rates every 2 seconds.
@@ -83,8 +89,8 @@ saved:
   type: str
   sample: "-A -t 192.0.2.10:80 -s rr\n-a -t 192.0.2.10:80 -r 10.0.0.11:80 -m -w 1\n"
 connections:
-  description: Connection entries, when I(connections) is true.
-  returned: when I(connections) is true
+  description: Connection entries, when O(connections) is true.
+  returned: when O(connections) is true
   type: list
   elements: dict
   sample:

@@ -13,7 +13,7 @@ description:
   - Adds, edits in place or removes one real server (destination) of an existing virtual
     service (the equivalent of C(ipvsadm -a), C(-e) and C(-d)), over netlink.
   - An existing real server whose options differ is changed in place (weight, thresholds,
-    forwarding), so its connections are kept. Set I(weight=0) to quiesce a server.
+    forwarding), so its connections are kept. Set O(weight=0) to quiesce a server.
   - All input is validated before anything is sent to the kernel.
 author:
   - lvs.ipvs maintainers (@lvs-ipvs)
@@ -25,8 +25,9 @@ options:
     default: present
   service:
     description:
-      - The virtual service, which must exist (see M(lvs.ipvs.ipvs_service)). Either I(address)
-        and I(port) (with I(protocol)), or I(fwmark) (with I(family)).
+      - The virtual service, which must exist (see M(lvs.ipvs.ipvs_service)). Either
+        O(service.address) and O(service.port) (with O(service.protocol)), or O(service.fwmark)
+        (with O(service.family)).
     type: dict
     required: true
     suboptions:
@@ -48,14 +49,14 @@ options:
         type: str
         choices: [ipv4, ipv6]
   address:
-    description: Address of the real server (IPv4 or IPv6; another family than the service's only with I(forwarding=tunnel)).
+    description: Address of the real server (IPv4 or IPv6; another family than the service's only with O(forwarding=tunnel)).
     type: str
     required: true
   port:
     description:
       - Port of the real server. Defaults to the service port; for fwmark services C(0), which
         keeps the destination port of each packet.
-      - Only I(forwarding=nat) can map to a different port (ipvsadm silently replaces the port of
+      - Only O(forwarding=nat) can map to a different port (ipvsadm silently replaces the port of
         a C(dr) or C(tunnel) real server with the service port; this module refuses it instead).
     type: int
   forwarding:
@@ -72,15 +73,15 @@ options:
     type: int
     default: 0
   lower_threshold:
-    description: Lower connection threshold (C(-y)); must not exceed I(upper_threshold).
+    description: Lower connection threshold (C(-y)); must not exceed O(upper_threshold).
     type: int
     default: 0
   tunnel_type:
-    description: Tunnel encapsulation (C(--tun-type)), only with I(forwarding=tunnel); C(ipip) when omitted.
+    description: Tunnel encapsulation (C(--tun-type)), only with O(forwarding=tunnel); C(ipip) when omitted.
     type: str
     choices: [ipip, gue, gre]
   tunnel_port:
-    description: Destination UDP port of GUE encapsulation (C(--tun-port)); required with I(tunnel_type=gue).
+    description: Destination UDP port of GUE encapsulation (C(--tun-port)); required with O(tunnel_type=gue).
     type: int
   tunnel_checksum:
     description:
@@ -93,6 +94,10 @@ requirements:
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.attributes
+seealso:
+  - module: lvs.ipvs.ipvs_service
+  - module: lvs.ipvs.ipvs_table
+  - module: lvs.ipvs.ipvs_info
 """
 
 EXAMPLES = r"""

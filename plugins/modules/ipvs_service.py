@@ -12,11 +12,11 @@ version_added: 1.0.0
 description:
   - Creates, edits in place or removes one virtual service of the kernel's IPVS table (the
     equivalent of C(ipvsadm -A), C(-E) and C(-D)), over netlink.
-  - A TCP, UDP or SCTP service is identified by I(protocol), I(address) and I(port); a
-    firewall-mark service by I(fwmark) and I(family).
+  - A TCP, UDP or SCTP service is identified by O(protocol), O(address) and O(port); a
+    firewall-mark service by O(fwmark) and O(family).
   - An existing service whose options differ is changed in place, so its connections and real
     servers are kept. Real servers are managed with M(lvs.ipvs.ipvs_real_server) and are left
-    untouched here, except that I(state=absent) removes the service with its real servers.
+    untouched here, except that O(state=absent) removes the service with its real servers.
   - All input is validated before anything is sent to the kernel.
 author:
   - lvs.ipvs maintainers (@lvs-ipvs)
@@ -29,22 +29,22 @@ options:
   protocol:
     description:
       - Transport protocol of an address service (C(-t), C(-u), C(--sctp-service)); C(tcp) when omitted.
-      - Not used with I(fwmark) (a fwmark service matches marked packets of any protocol).
+      - Not used with O(fwmark) (a fwmark service matches marked packets of any protocol).
     type: str
     choices: [tcp, udp, sctp]
   address:
-    description: Virtual IPv4 or IPv6 address. Mutually exclusive with I(fwmark).
+    description: Virtual IPv4 or IPv6 address. Mutually exclusive with O(fwmark).
     type: str
   port:
     description:
       - Virtual port. C(0) means every port and requires a persistent service.
-      - Required with I(address).
+      - Required with O(address).
     type: int
   fwmark:
-    description: Firewall mark (1 to 4294967295) of a fwmark service (C(-f)). Mutually exclusive with I(address).
+    description: Firewall mark (1 to 4294967295) of a fwmark service (C(-f)). Mutually exclusive with O(address).
     type: int
   family:
-    description: Address family of a fwmark service (C(-6) for C(ipv6)). Derived from I(address) otherwise.
+    description: Address family of a fwmark service (C(-6) for C(ipv6)). Derived from O(address) otherwise.
     type: str
     choices: [ipv4, ipv6]
   scheduler:
@@ -89,6 +89,10 @@ requirements:
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.attributes
+seealso:
+  - module: lvs.ipvs.ipvs_real_server
+  - module: lvs.ipvs.ipvs_table
+  - module: lvs.ipvs.ipvs_info
 """
 
 EXAMPLES = r"""

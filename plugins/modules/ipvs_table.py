@@ -19,9 +19,9 @@ description:
   - The whole configuration is validated before the first kernel operation. Changes are sent
     in batches; if the kernel refuses one, every change already made is undone, so the table
     is as it was, and the error names the object.
-  - I(owned) restricts what the task may touch, so a table shared with keepalived or another
+  - O(owned) restricts what the task may touch, so a table shared with keepalived or another
     tool is never disturbed.
-  - Real servers being removed can be drained first (I(drain_timeout)).
+  - Real servers being removed can be drained first (O(drain_timeout)).
 author:
   - lvs.ipvs maintainers (@lvs-ipvs)
 options:
@@ -31,7 +31,7 @@ options:
         (extra keys such as C(stats) are ignored). Service keys are those of
         M(lvs.ipvs.ipvs_service), real-server keys those of M(lvs.ipvs.ipvs_real_server).
       - A real server may carry C(drained=true) to keep it at weight 0 without removing it.
-      - With I(state=merged), a service without C(real_servers) leaves its real servers alone.
+      - With O(state=merged), a service without C(real_servers) leaves its real servers alone.
     type: list
     elements: dict
   state:
@@ -39,24 +39,24 @@ options:
       - C(merged) adds and edits what is listed and touches nothing else.
       - C(replaced) makes each listed service exactly as given, its real-server list included;
         other services are untouched.
-      - C(overridden) makes the owned part of the table equal I(config).
-      - C(deleted) removes the listed services (only the keys matter); with no I(config), every
-        owned service (this needs I(confirm_flush)).
-      - C(gathered) returns the (owned) table as C(gathered), in I(config) shape.
-      - C(rendered) returns I(config) as C(ipvsadm-restore) text in C(rendered), offline.
-      - C(parsed) returns I(running_config) (C(ipvsadm-save -n) text) as C(parsed), offline.
+      - C(overridden) makes the owned part of the table equal O(config).
+      - C(deleted) removes the listed services (only the keys matter); with no O(config), every
+        owned service (this needs O(confirm_flush)).
+      - C(gathered) returns the (owned) table as C(gathered), in O(config) shape.
+      - C(rendered) returns O(config) as C(ipvsadm-restore) text in C(rendered), offline.
+      - C(parsed) returns O(running_config) (C(ipvsadm-save -n) text) as C(parsed), offline.
     type: str
     choices: [merged, replaced, overridden, deleted, gathered, rendered, parsed]
     default: merged
   running_config:
-    description: C(ipvsadm-save -n) (or C(ipvsadm-restore)) text, for I(state=parsed).
+    description: C(ipvsadm-save -n) (or C(ipvsadm-restore)) text, for O(state=parsed).
     type: str
   owned:
     description:
       - What this task owns. Services outside it are never changed or removed, and listing one
-        in I(config) is an error. Omit to own the whole table.
-      - An address service is owned when I(addresses) or I(ports) is given and it matches every
-        one given; a fwmark service when I(fwmarks) is given and matches.
+        in O(config) is an error. Omit to own the whole table.
+      - An address service is owned when O(owned.addresses) or O(owned.ports) is given and it
+        matches every one given; a fwmark service when O(owned.fwmarks) is given and matches.
     type: dict
     suboptions:
       addresses:
@@ -73,8 +73,8 @@ options:
         elements: str
   confirm_flush:
     description:
-      - Must be true for I(state=overridden) with an empty I(config), or I(state=deleted) with no
-        I(config), since both remove every owned service.
+      - Must be true for O(state=overridden) with an empty O(config), or O(state=deleted) with no
+        O(config), since both remove every owned service.
     type: bool
     default: false
   drain_timeout:
@@ -87,19 +87,24 @@ options:
     default: 0
   persist:
     description:
-      - Write the whole resulting table, restorable without loss, to I(persist_path) so that the
+      - Write the whole resulting table, restorable without loss, to O(persist_path) so that the
         distribution's ipvsadm service restores it at boot. Written atomically, and only when
         its content changes.
     type: bool
     default: false
   persist_path:
     description:
-      - Where I(persist) writes. Default C(/etc/sysconfig/ipvsadm) on the Red Hat family,
+      - Where O(persist) writes. Default C(/etc/sysconfig/ipvsadm) on the Red Hat family,
         C(/etc/ipvsadm.rules) elsewhere (Debian and derivatives).
     type: path
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.attributes
+seealso:
+  - module: lvs.ipvs.ipvs_info
+  - module: lvs.ipvs.ipvs_service
+  - module: lvs.ipvs.ipvs_real_server
+  - module: lvs.ipvs.ipvs_config
 """
 
 EXAMPLES = r"""
@@ -158,17 +163,17 @@ commands:
   elements: str
   sample: ["ipvsadm -a -t 192.0.2.10:443 -r 10.0.0.14:443 -m -w 3", "ipvsadm -e -t 192.0.2.10:443 -r 10.0.0.13:443 -m -w 0"]
 gathered:
-  description: The owned table, in I(config) shape.
-  returned: when I(state=gathered)
+  description: The owned table, in O(config) shape.
+  returned: when O(state=gathered)
   type: list
   elements: dict
 rendered:
-  description: I(config) as C(ipvsadm-restore) text.
-  returned: when I(state=rendered)
+  description: O(config) as C(ipvsadm-restore) text.
+  returned: when O(state=rendered)
   type: str
 parsed:
-  description: I(running_config) as I(config).
-  returned: when I(state=parsed)
+  description: O(running_config) as O(config).
+  returned: when O(state=parsed)
   type: list
   elements: dict
 drained:
@@ -178,8 +183,8 @@ drained:
   elements: dict
   sample: [{"service": "tcp 192.0.2.10:443", "real_server": "10.0.0.13:443", "connections": 0, "waited": 4.1}]
 persisted:
-  description: The rules file written by I(persist) and whether it changed.
-  returned: when I(persist=true)
+  description: The rules file written by O(persist) and whether it changed.
+  returned: when O(persist=true)
   type: dict
   sample: {"path": "/etc/ipvsadm.rules", "changed": true}
 """

@@ -112,12 +112,15 @@ extends_documentation_fragment:
   - lvs.ipvs.ipvs.info_attributes
 requirements:
   - Python 3.9+ on the host sending the requests.
-  - For O(director_stats), the requirements of M(lvs.ipvs.ipvs_info) (a kernel with IPVS; pyroute2 >= 0.7).
+  - For O(director_stats), a kernel with IPVS on the director. Its counters are read like
+    M(lvs.ipvs.ipvs_info) reads them, with the collection's own netlink code (no pyroute2).
 notes:
   - The module belongs to the C(group/lvs.ipvs.ipvs) action group; a C(namespace) set there for the
     table modules applies here too, which is rarely what a client wants. Set O(namespace) on the task.
 seealso:
   - module: lvs.ipvs.ipvs_info
+  - module: lvs.ipvs.ipvs_real_server
+    description: Drain a real server (weight 0) before maintenance; lvs_probe checks the traffic went elsewhere.
 """
 
 EXAMPLES = r"""

@@ -12,7 +12,7 @@ version_added: 1.0.0
 description:
   - Sets the running value of each kernel parameter (C(/proc/sys)) and persists them all in one
     drop-in file under C(/etc/sysctl.d), which systemd-sysctl or C(sysctl --system) applies at boot.
-  - The drop-in is owned by this module and holds exactly I(sysctls); it is written atomically,
+  - The drop-in is owned by this module and holds exactly O(sysctls); it is written atomically,
     and only when its content changes.
   - Every key and value is checked before anything is written. An unknown parameter fails; a
     value outside the range of a parameter LVS uses (C(ip_forward), C(send_redirects),
@@ -32,7 +32,7 @@ options:
         (C(net/ipv4/ip_forward)) form; in dotted form a dot inside an interface name is written
         as a slash (C(net.ipv4.conf.eth0/100.rp_filter)), as with sysctl(8).
       - Values are integers, text, booleans (C(1)/C(0)) or lists (joined with spaces).
-      - Required with I(state=present).
+      - Required with O(state=present).
     type: dict
   path:
     description: The drop-in file. Use one file per purpose; two tasks must not share a file.
@@ -48,8 +48,8 @@ options:
     default: true
   modules:
     description:
-      - Kernel modules that provide some of I(sysctls) (C(ip_vs) creates C(net.ipv4.vs.*)), loaded
-        with C(modprobe) before any value is read or written, and listed in I(modules_path) so that
+      - Kernel modules that provide some of O(sysctls) (C(ip_vs) creates C(net.ipv4.vs.*)), loaded
+        with C(modprobe) before any value is read or written, and listed in O(modules_path) so that
         C(systemd-modules-load) loads them at boot, before C(systemd-sysctl) applies the drop-in.
       - In check mode a module that is not loaded is not loaded; the parameters it provides are
         reported as changes (their running value is unknown until it loads).
@@ -59,8 +59,8 @@ options:
     version_added: 1.0.0
   modules_path:
     description:
-      - The C(modules-load.d) file that lists I(modules), owned by this module (written atomically,
-        only when its content changes; removed with I(state=absent)). Ignored when I(modules) is
+      - The C(modules-load.d) file that lists O(modules), owned by this module (written atomically,
+        only when its content changes; removed with I(state=absent)). Ignored when O(modules) is
         empty or I(persist=false).
     type: path
     default: /etc/modules-load.d/lvs-ipvs.conf
@@ -68,7 +68,7 @@ options:
   state:
     description:
       - C(present) sets the values and writes the drop-in file.
-      - C(absent) removes the drop-in file (and I(modules_path) when I(modules) is given); running values are left as they are (the kernel has no
+      - C(absent) removes the drop-in file (and O(modules_path) when O(modules) is given); running values are left as they are (the kernel has no
         "previous value" to go back to).
     type: str
     choices: [present, absent]
@@ -81,10 +81,10 @@ options:
       - Omit for the namespace Ansible runs in.
     type: str
 notes:
-  - Needs no other collection (not C(ansible.posix)) and, unlike the IPVS modules of this
-    collection, no pyroute2.
+  - Needs no other collection (not C(ansible.posix)) and no pyroute2 (only M(lvs.ipvs.ipvs_service)
+    and M(lvs.ipvs.ipvs_real_server) need it).
   - Belongs to the C(group/lvs.ipvs.ipvs) action group, so C(module_defaults) for that group (for
-    example I(namespace)) apply here too.
+    example O(namespace)) apply here too.
 attributes:
   check_mode:
     support: full
@@ -95,6 +95,16 @@ attributes:
   idempotent:
     support: full
     description: A second run with the same arguments changes nothing.
+extends_documentation_fragment:
+  - lvs.ipvs.ipvs.common_attributes
+seealso:
+  - name: sysctl.d(5)
+    description: The drop-in files systemd-sysctl applies at boot.
+    link: https://man7.org/linux/man-pages/man5/sysctl.d.5.html
+  - name: IPVS sysctl
+    description: The C(net.ipv4.vs.*) parameters, in the kernel's documentation.
+    link: https://docs.kernel.org/networking/ipvs-sysctl.html
+  - module: lvs.ipvs.ipvs_config
 """
 
 EXAMPLES = r"""
@@ -147,13 +157,13 @@ changes:
   elements: dict
   sample: [{"key": "net.ipv4.ip_forward", "before": "0", "after": "1"}]
 modules_loaded:
-  description: The kernel modules of I(modules) this run loaded (in check mode, would load).
+  description: The kernel modules of O(modules) this run loaded (in check mode, would load).
   returned: state is present
   type: list
   elements: str
   sample: [ip_vs]
 modules_file_changed:
-  description: Whether I(modules_path) was (or in check mode would be) written.
+  description: Whether O(modules_path) was (or in check mode would be) written.
   returned: state is present
   type: bool
 removed:

@@ -62,7 +62,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from lab import uml
 
@@ -418,7 +418,7 @@ class Keeper:
                         h["powered"], h["pid"] = False, None
                         save_state(self.d, self.state)
                 try:
-                    conn, _ = srv.accept()
+                    conn = srv.accept()[0]
                 except socket.timeout:
                     continue
                 with conn:
@@ -500,7 +500,8 @@ def ssh_config(d: Path, state: dict[str, Any]) -> str:
     lines += ["Host *", "    User root", f"    IdentityFile {d / 'id_ed25519'}", "    IdentitiesOnly yes",
               f"    UserKnownHostsFile {d / 'known_hosts'}", "    StrictHostKeyChecking yes",
               f"    ProxyCommand ip netns exec {state['netns']} /usr/bin/python3 {relay} %h %p",
-              "    ConnectTimeout 10", "    ControlMaster auto", f"    ControlPath {d}/cm-%C", "    ControlPersist 60", "    ServerAliveInterval 5", "    ServerAliveCountMax 6",
+              "    ConnectTimeout 10", "    ControlMaster auto", f"    ControlPath {d}/cm-%C", "    ControlPersist 60",
+              "    ServerAliveInterval 5", "    ServerAliveCountMax 6",
               "    LogLevel ERROR", ""]
     return "\n".join(lines)
 
@@ -756,7 +757,7 @@ def scenario_spec(scenario: str) -> dict[str, Any]:
 # -- command line ----------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lab.machines", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m lab.machines", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     for cmd in ("up", "status", "poweroff", "boot", "down", "keeper", "snapshot", "compare", "inventory", "ssh"):
         s = sub.add_parser(cmd)

@@ -60,8 +60,8 @@ options:
   modules_path:
     description:
       - The C(modules-load.d) file that lists O(modules), owned by this module (written atomically,
-        only when its content changes; removed with I(state=absent)). Ignored when O(modules) is
-        empty or I(persist=false).
+        only when its content changes; removed with O(state=absent)). Ignored when O(modules) is
+        empty or O(persist=false).
     type: path
     default: /etc/modules-load.d/lvs-ipvs.conf
     version_added: 1.0.0
@@ -167,7 +167,7 @@ modules_file_changed:
   returned: state is present
   type: bool
 removed:
-  description: The files removed by I(state=absent).
+  description: The files removed by O(state=absent).
   returned: state is absent
   type: list
   elements: str

@@ -40,7 +40,8 @@ Spec (molecule ``platforms`` are its ``hosts``)::
                               "rs1", "8080"], "wait_port": 8080}]}],
      "files": ["molecule/shared/files/http_server.py"]}
 
-``files`` (repository paths) are installed on every machine under /usr/local/lib/lvs-lab/.
+``files`` (repository paths) and ``scripts`` (``{file name: text}``) are installed on every
+machine under /usr/local/lib/lvs-lab/.
 ``setup`` commands run once, at the first boot (the host's installation).  ``services`` are
 systemd units of the machine (``lab-<name>.service``), started at every boot.
 """
@@ -161,7 +162,7 @@ def plan(name: str, spec: dict[str, Any]) -> dict[str, Any]:
             "services": list(h.get("services") or []),
         })
     return {"name": name, "netns": netns_of(name), "segments": segments, "hosts": out,
-            "files": list(spec.get("files") or [])}
+            "files": list(spec.get("files") or []), "scripts": dict(spec.get("scripts") or {})}
 
 
 def _target_python_lib() -> str:
@@ -267,6 +268,10 @@ def build_seed(d: Path, topo: dict[str, Any], host: dict[str, Any], pubkey: str)
         if not p.is_file() or not p.is_relative_to(uml.REPO_ROOT):
             raise MachinesError(f"lab machines: files: {rel!r} is not a file of the repository")
         _write(seed / LAB_LIB.lstrip("/") / p.name, p.read_text(), 0o755)
+    for fname, text in topo.get("scripts", {}).items():
+        if "/" in fname or fname.startswith("."):
+            raise MachinesError(f"lab machines: scripts: {fname!r} is not a plain file name")
+        _write(seed / LAB_LIB.lstrip("/") / fname, text, 0o755)
     return seed
 
 

@@ -61,7 +61,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "lab(fresh=False, machines=False): run this test inside a user-mode Linux guest "
+    config.addinivalue_line("markers", "lab(fresh=False, machines=False, timeout=None): run this test inside a user-mode Linux guest "
                                        "with IPVS; fresh=True gives the test a guest of its own; machines=True runs it "
                                        "on the host, alone, with every CPU for the lab machines it boots (lab/machines.py)")
     if not in_job() and not hasattr(config, "workerinput"):
@@ -117,6 +117,7 @@ class Job:
     executed: int = 0
     skipped: int = 0
     machines: bool = False
+    timeout: float | None = None
 
 
 def parse_junit(path: Path) -> dict[str, Outcome]:
@@ -179,12 +180,13 @@ class LabHost:
         durations = _load_durations()
         by_file: dict[str, list[str]] = {}
         fresh: list[str] = []
-        machines: list[str] = []
+        machines: list[tuple[str, float | None]] = []
         for item in items:
             if not _is_lab(item):
                 continue
             if _is_machines(item):
-                machines.append(item.nodeid)
+                marker = item.get_closest_marker("lab")
+                machines.append((item.nodeid, marker.kwargs.get("timeout") if marker else None))
             elif _is_fresh(item):
                 fresh.append(item.nodeid)
             else:
@@ -198,8 +200,8 @@ class LabHost:
             self.jobs.append(Job(_job_name(path), ids, weight(ids)))
         for nodeid in fresh:
             self.jobs.append(Job(_job_name(nodeid), [nodeid], weight([nodeid])))
-        for nodeid in machines:
-            self.jobs.append(Job(_job_name(nodeid), [nodeid], weight([nodeid]), machines=True))
+        for nodeid, limit in machines:
+            self.jobs.append(Job(_job_name(nodeid), [nodeid], weight([nodeid]), machines=True, timeout=limit))
         self.jobs.sort(key=lambda j: -j.weight)
         for job in self.jobs:
             for n in job.nodeids:
@@ -302,6 +304,7 @@ class LabHost:
         env = dict(os.environ, LVS_LAB_MACHINES_JOB="1", LVS_LAB_SHARE=str(share), LVS_LAB_JOB=job.name,
                    PYTHONPATH=os.pathsep.join(p for p in (str(uml.REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p))
         t0 = time.monotonic()
+        limit = job.timeout or self.timeout
         with open(share / "output.log", "wb") as log:
             proc = subprocess.Popen(argv, cwd=rootdir, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
@@ -309,7 +312,7 @@ class LabHost:
             while proc.poll() is None:
                 if self.cancel.is_set():
                     cancelled = True
-                elif time.monotonic() - t0 > self.timeout:
+                elif time.monotonic() - t0 > limit:
                     timed_out = True
                 if timed_out or cancelled:
                     proc.terminate()
@@ -346,7 +349,7 @@ class LabHost:
         if not self.started:
             self.start()
         # Bounded: every job ends within its timeout once its lane picks it up.
-        limit = self.timeout * (len(self.jobs) + 1) + 120
+        limit = sum(j.timeout or self.timeout for j in self.jobs) + self.timeout + 120
         if not job.done.wait(timeout=limit):
             msg = f"lab: no result from the guest after {limit:.0f} s"
             return job, Outcome("failed", message=msg, text=msg)

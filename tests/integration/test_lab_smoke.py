@@ -147,7 +147,7 @@ def test_guest_cannot_write_to_the_host_outside_its_share_dir() -> None:
     try:
         proc = subprocess.run([sys.executable, "-m", "lab", "run", "--timeout", "120", "--share", str(share), "--",
                                "sh", "-c", script + " && exit 3"],
-                              cwd=REPO, capture_output=True, text=True, timeout=1800, check=False)  # includes waiting for a free CPU slot while lab jobs run
+                              cwd=REPO, capture_output=True, text=True, timeout=3000, check=False)  # includes waiting for a free CPU slot while lab jobs run
         assert proc.returncode == 3, proc.stdout + proc.stderr  # the command's own exit code comes back
         assert proc.stdout.strip() == "x"  # the writes succeeded inside the guest (copy-on-write overlay)
         leaked = [str(t) for t in targets if t.exists()]

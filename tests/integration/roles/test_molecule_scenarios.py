@@ -64,7 +64,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def run_molecule(scenario: str, log_path: Path) -> int:
+def run_molecule(scenario: str, log_path: Path, timeout: float = TIMEOUT) -> int:
     """``molecule test -s SCENARIO`` on the host; its machines stop if this process dies (LVS_LAB_OWNER)."""
     bindir = str(Path(sys.executable).parent)
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", NO_COLOR="1", PY_COLORS="0", LVS_LAB_OWNER=str(os.getpid()),
@@ -72,7 +72,7 @@ def run_molecule(scenario: str, log_path: Path) -> int:
                PATH=os.pathsep.join([bindir, os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")]))
     with open(log_path, "w") as log:
         proc = subprocess.run([os.path.join(bindir, "molecule"), "test", "-s", scenario], cwd=ROOT, env=env, stdout=log,
-                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=TIMEOUT, check=False,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout, check=False,
                               preexec_fn=_die_with_parent)
     return proc.returncode
 

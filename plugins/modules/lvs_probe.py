@@ -101,8 +101,9 @@ options:
         new connections per real server of the services with this address and port. Needs the
         director's table to be readable from here (the task runs on the director, or
         O(director_namespace) names its namespace on this machine).
-      - The kernel refreshes the exported counters every 2 seconds, so the module waits 2.5 s
-        after the last request before it reads them again.
+      - The kernel (before 6.2) refreshes the exported counters every 2 seconds, so the module waits
+        2.5 s before its first read (traffic just before the task is counted there, not in the split)
+        and 2.5 s after the last request before it reads them again.
     type: bool
     default: false
   director_namespace:
@@ -223,6 +224,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lvs.ipvs.plugins.module_utils import _probe as probe
 
 
+STATS_SETTLE_S = 2.5  # one refresh period of the kernel's exported counters, plus margin
+
+
 def _stats(module, namespace):
     """The director's table with counters (entering ``namespace`` for the read, then coming back)."""
     from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink as netlink  # only for director_stats
@@ -303,7 +307,12 @@ def main():
     def same_service(svc):
         return svc.get("address") == p["address"] and svc.get("port") == p["port"]
 
-    before = _stats(module, p["director_namespace"]) if p["director_stats"] else None
+    before = None
+    if p["director_stats"]:
+        # The exported counters lag up to one estimator period (2 s): let traffic sent just before
+        # this task reach them, or it would count in the split.
+        time.sleep(STATS_SETTLE_S)
+        before = _stats(module, p["director_namespace"])
     back = None
     try:
         if p["namespace"]:
@@ -320,7 +329,7 @@ def main():
     result = probe.summarize(results, weights)
     result.update(changed=False, duration=round(duration, 3))
     if p["director_stats"]:
-        time.sleep(2.5)
+        time.sleep(STATS_SETTLE_S)
         result["stats_split"] = probe.stats_split(before, _stats(module, p["director_namespace"]), same_service)
     problems = []
     if p["max_failures"] is not None and result["failed"] > p["max_failures"]:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lab import hosts as labhosts
+from lab import machines as labmachines
 from lab import netns as labnet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,83 +49,11 @@ DIRECTORS = {"dir1": ("192.0.2.1", "10.10.0.2"), "dir2": ("192.0.2.2", "10.10.0.
 REAL_SERVERS = {"rs1": ("10.10.0.11", 3), "rs2": ("10.10.0.12", 2), "rs3": ("10.10.0.13", 1)}
 CLIENT = "192.0.2.100"
 
-# The real servers' HTTP service: answers its name, HTTP/1.0, one connection per request.
-# In the real server's own /tmp, the file lvs-down stops the service (the listening socket is
-# closed: connections are refused) until it is removed, and lvs-maintenance makes it answer 503.
-HTTP_SERVER = r'''
-import os, select, socket, sys, threading
-name, port = sys.argv[1], int(sys.argv[2])
-DOWN, MAINTENANCE = "/tmp/lvs-down", "/tmp/lvs-maintenance"
-
-def answer(conn):
-    with conn:
-        conn.settimeout(10)
-        data = b""
-        while b"\r\n\r\n" not in data and b"\n\n" not in data and len(data) < 65536:
-            chunk = conn.recv(4096)
-            if not chunk:
-                return
-            data += chunk
-        busy = os.path.exists(MAINTENANCE)
-        body = ("maintenance " + name if busy else name).encode() + b"\n"
-        status = b"503 Service Unavailable" if busy else b"200 OK"
-        conn.sendall(b"HTTP/1.0 " + status + b"\r\nContent-Type: text/plain\r\nContent-Length: "
-                     + str(len(body)).encode() + b"\r\n\r\n" + body)
-
-def listen():
-    srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    srv.bind(("::", port))
-    srv.listen(128)
-    return srv
-
-srv = None if os.path.exists(DOWN) else listen()
-print("ready", flush=True)
-while True:
-    if os.path.exists(DOWN):
-        if srv is not None:
-            srv.close()
-            srv = None
-    elif srv is None:
-        srv = listen()
-    if srv is None:
-        select.select([], [], [], 0.2)
-        continue
-    if select.select([srv], [], [], 0.2)[0]:
-        try:
-            conn, _ = srv.accept()
-        except OSError:
-            continue
-        threading.Thread(target=answer, args=(conn,), daemon=True).start()
-'''
-
-ECHO_SERVER = r'''
-import socket, sys, threading
-name, port = sys.argv[1], int(sys.argv[2])
-
-def serve(conn):
-    with conn:
-        buf = b""
-        while True:
-            data = conn.recv(4096)
-            if not data:
-                return
-            buf += data
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                conn.sendall(name.encode() + b" " + line + b"\n")
-
-srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("::", port))
-srv.listen(64)
-print("ready", flush=True)
-while True:
-    conn, _ = srv.accept()
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
-'''
+# The real servers' services (molecule/shared/files, installed on lab machines too): HTTP answering
+# the server's name (refused while /tmp/lvs-down exists, 503 while /tmp/lvs-maintenance exists) and a
+# line echo service for long-lived connections.
+FILES = ROOT / "molecule" / "shared" / "files"
+HTTP_SERVER, ECHO_SERVER = "ha_http_server.py", "echo_server.py"
 
 # The client's probe for outage measurement: one HTTP request at a time, each on a new
 # connection, for at most `duration` seconds; prints "<monotonic> ok <server>" for a 200 answer,
@@ -169,8 +98,8 @@ def spec(python: str = sys.executable) -> dict[str, Any]:
             {"segment": "back", "addresses": [f"{back}/24"]}]})
     for name, (address, _weight) in sorted(REAL_SERVERS.items()):
         services = [
-            {"name": "http", "argv": [python, "-c", HTTP_SERVER, name, str(RS_HTTP_PORT)], "wait_port": RS_HTTP_PORT},
-            {"name": "echo", "argv": [python, "-c", ECHO_SERVER, name, str(RS_ECHO_PORT)], "wait_port": RS_ECHO_PORT},
+            {"name": "http", "argv": [python, str(FILES / HTTP_SERVER), name, str(RS_HTTP_PORT)], "wait_port": RS_HTTP_PORT},
+            {"name": "echo", "argv": [python, str(FILES / ECHO_SERVER), name, str(RS_ECHO_PORT)], "wait_port": RS_ECHO_PORT},
         ]
         hosts.append({"name": name, "gateway": GATEWAY_VIP, "services": services,
                       "links": [{"segment": "back", "addresses": [f"{address}/24"]}]})
@@ -227,10 +156,18 @@ class Cycle:
 
 
 class Cluster:
-    """Build, drive and measure the HA topology (inside a lab guest)."""
+    """Build, drive and measure the HA topology (inside a lab guest: lab hosts are namespaces).
+
+    lab/ha_machines.py drives the same topology on lab machines; the checks below use only the
+    methods both implement (run, popen, addresses, ipvs, crash, recover, lvs_probe, ...).
+    """
+
+    python = sys.executable  # the Python of the hosts (the guest's, here)
+    remote_clock = False  # the hosts' clock is this process's
+    crash_kind = "links down + SIGKILL of the master"
 
     def __init__(self, workdir: Path, lab: str = "ha", log: Callable[[str], None] | None = None) -> None:
-        labnet.require_guest()
+        self._require()
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.state_dir = self.workdir / "hosts"
@@ -242,6 +179,10 @@ class Cluster:
         self.events: list[Event] = []
         self._monitors: list[subprocess.Popen[bytes]] = []
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _require() -> None:
+        labnet.require_guest()
 
     # -- building -------------------------------------------------------------
 
@@ -271,6 +212,21 @@ class Cluster:
 
     def run(self, name: str, argv: list[str], check: bool = True, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         return labhosts.host_run(self.host(name), argv, check=check, timeout=timeout)
+
+    def popen(self, name: str, argv: list[str], **kw: Any) -> subprocess.Popen[Any]:
+        """A process in the host's network namespace (a client connection, say)."""
+        return subprocess.Popen(["nsenter", f"--net=/run/netns/{self.ns(name)}", "--", *argv], **kw)
+
+    def lvs_probe(self, args: dict[str, Any]) -> dict[str, Any]:
+        """lvs.ipvs.lvs_probe from the client (the module, run as Ansible runs it)."""
+        sys.path.insert(0, str(ROOT))
+        from tests.support.modules import run_module  # pylint: disable=import-outside-toplevel
+
+        return run_module("lvs_probe", dict(args, namespace=self.ns("client")))
+
+    def counted_probe(self, director: str, args: dict[str, Any]) -> dict[str, Any]:
+        """lvs_probe plus the new connections per real server by ``director``'s counters (stats_split)."""
+        return self.lvs_probe(dict(args, director_stats=True, director_namespace=self.ns(director)))
 
     def install_systemctl(self, name: str) -> None:
         """lab/systemctl.py as /usr/bin/systemctl inside the host, and the marker Ansible looks for."""
@@ -421,10 +377,16 @@ class Cluster:
     def watch_addresses(self) -> None:
         """Record every address added to / deleted from a director, with the time it was seen."""
         for name in sorted(DIRECTORS):
-            proc = subprocess.Popen(["ip", "-o", "-n", self.ns(name), "monitor", "address"], stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
-            self._monitors.append(proc)
-            threading.Thread(target=self._read_monitor, args=(name, proc), daemon=True).start()
+            self._watch(name)
+
+    def _monitor_argv(self, name: str) -> list[str]:
+        return ["ip", "-o", "-n", self.ns(name), "monitor", "address"]
+
+    def _watch(self, name: str) -> None:
+        proc = subprocess.Popen(self._monitor_argv(name), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        self._monitors.append(proc)
+        threading.Thread(target=self._read_monitor, args=(name, proc), daemon=True).start()
 
     def _read_monitor(self, name: str, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
@@ -489,9 +451,9 @@ class Cluster:
     # -- client traffic ---------------------------------------------------------------
 
     def client_probe(self, duration: float, timeout: float = 0.25, pause: float = 0.05) -> "ClientProbe":
-        proc = self._spawn("client-probe", "client", [sys.executable, "-c", CLIENT_PROBE, VIP, str(HTTP_PORT),
+        proc = self._spawn("client-probe", "client", [self.python, "-c", CLIENT_PROBE, VIP, str(HTTP_PORT),
                                                       str(duration), str(timeout), str(pause)], ready=False)
-        return ClientProbe(proc)
+        return ClientProbe(proc, remote_clock=self.remote_clock)
 
     # -- teardown ---------------------------------------------------------------------
 
@@ -510,9 +472,13 @@ class Cluster:
 class ClientProbe:
     """Reads the client probe's lines as they come (a thread), for outage measurement."""
 
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], remote_clock: bool = False) -> None:
         self.proc = proc
         self.lines: list[tuple[float, bool, str]] = []
+        # On a lab machine the probe's monotonic clock is the guest's: its times are mapped to this
+        # host's clock by the smallest (receipt - sent) offset seen, i.e. the fastest delivery.
+        self.remote_clock = remote_clock
+        self._offset: float | None = None
         self.done = threading.Event()
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -524,7 +490,12 @@ class ClientProbe:
             if parts and parts[0] == "done":
                 break
             if len(parts) >= 2:
-                self.lines.append((float(parts[0]), parts[1] == "ok", parts[2].strip() if len(parts) > 2 else ""))
+                sent = float(parts[0])
+                if self.remote_clock:
+                    offset = time.monotonic() - sent
+                    self._offset = offset if self._offset is None else min(self._offset, offset)
+                    sent += self._offset
+                self.lines.append((sent, parts[1] == "ok", parts[2].strip() if len(parts) > 2 else ""))
         self.done.set()
 
     def outage(self, at: float, until: float) -> float | None:
@@ -548,7 +519,7 @@ class ClientProbe:
 def failover_cycles(cluster: Cluster, cycles: int, settle: float = 2.5, report: Callable[[str], None] = print) -> list[Cycle]:
     """Kill whichever director holds the VIP, ``cycles`` times; measure each failover.
 
-    Per cycle: links down + SIGKILL on the master; the time until the backup holds the VIP
+    Per cycle: the master crashes (``cluster.crash``); the time until the backup holds the VIP
     (address event); the client's outage (its probe: last answer before, first answer after);
     then the dead director recovers as BACKUP (nopreempt) and the next cycle kills the new master.
     """
@@ -572,9 +543,14 @@ def failover_cycles(cluster: Cluster, cycles: int, settle: float = 2.5, report: 
             got = min(e.t for e in list(cluster.events) if e.host == survivor and e.added and e.address == VIP and e.t > killed_at)
             cycle.moved_s = got - killed_at
             cycle.new_master = survivor
-            cluster.wait_for(f"client answers after cycle {n}",
-                             lambda got=got: any(ok and t > got for t, ok, _who in list(probe.lines)),
-                             timeout=15, step=0.05)
+            try:
+                cluster.wait_for(f"client answers after cycle {n}",
+                                 lambda got=got: any(ok and t > got for t, ok, _who in list(probe.lines)),
+                                 timeout=15, step=0.05)
+            except AssertionError as exc:
+                seen = [f"{t - killed_at:+.2f} s {'ok' if ok else 'fail'} {who}" for t, ok, who in list(probe.lines)[-8:]]
+                raise AssertionError(f"{exc}; the VIP moved to {survivor} {got - killed_at:.2f} s after {victim} died; "
+                                     f"the client's last answers: {seen}") from None
             cycle.outage_s = probe.outage(killed_at, got)
             cluster.recover(victim)
             time.sleep(settle)  # the recovered director hears the master's adverts and stays BACKUP
@@ -626,15 +602,16 @@ except OSError as exc:
 '''
 
 
-def probe(cluster: Cluster, count: int, weights: dict[str, int] | None = None, **extra: Any) -> dict[str, Any]:
-    """lvs.ipvs.lvs_probe from the client (the module, run as Ansible runs it)."""
-    sys.path.insert(0, str(ROOT))
-    from tests.support.modules import run_module  # pylint: disable=import-outside-toplevel
-
-    args = dict(address=VIP, port=HTTP_PORT, count=count, timeout=2, namespace=cluster.ns("client"), **extra)
+def probe_args(count: int, weights: dict[str, int] | None = None, **extra: Any) -> dict[str, Any]:
+    args = dict(address=VIP, port=HTTP_PORT, count=count, timeout=2, **extra)
     if weights is not None:
         args.update(weights=weights, max_deviation=0)
-    return run_module("lvs_probe", args)
+    return args
+
+
+def probe(cluster: Cluster, count: int, weights: dict[str, int] | None = None, **extra: Any) -> dict[str, Any]:
+    """lvs.ipvs.lvs_probe from the client: ``count`` requests to the VIP."""
+    return cluster.lvs_probe(probe_args(count, weights, **extra))
 
 
 def check_ready(cluster: Cluster) -> str:
@@ -650,13 +627,13 @@ def check_ready(cluster: Cluster) -> str:
 
 def check_split(cluster: Cluster, report: Callable[[str], None]) -> dict[str, Any]:
     master = cluster.master()
-    result = probe(cluster, 60, WEIGHTS, max_failures=0, director_stats=True, director_namespace=cluster.ns(master))
-    if result.get("failed") or result["split"] != {"rs1": 30, "rs2": 20, "rs3": 10} or \
+    result = cluster.counted_probe(master, probe_args(60, WEIGHTS, max_failures=0))
+    if result.get("failed") or result["failed_requests"] or result["split"] != {"rs1": 30, "rs2": 20, "rs3": 10} or \
             result["stats_split"] != {"10.10.0.11:8080": 30, "10.10.0.12:8080": 20, "10.10.0.13:8080": 10}:
         raise AssertionError(f"weighted split: {result}")
     report(f"weighted split (wrr 3:2:1) of 60 requests from the client through {master}: {result['split']}; "
            f"director counters {result['stats_split']}")
-    return {"split": result["split"], "director_counters": result["stats_split"], "failed": result["failed"]}
+    return {"split": result["split"], "director_counters": result["stats_split"], "failed_requests": result["failed_requests"]}
 
 
 def check_health(cluster: Cluster, report: Callable[[str], None]) -> dict[str, Any]:
@@ -666,7 +643,7 @@ def check_health(cluster: Cluster, report: Callable[[str], None]) -> dict[str, A
                                    lambda: all("10.10.0.13:8080" not in cluster.real_servers_in_table(d) for d in DIRECTORS),
                                    timeout=20)
         down = probe(cluster, 30, {"rs1": 3, "rs2": 2}, max_failures=0)
-        if down.get("failed") or down["split"] != {"rs1": 18, "rs2": 12}:
+        if down.get("failed") or down["failed_requests"] or down["split"] != {"rs1": 18, "rs2": 12}:
             raise AssertionError(f"with rs3 down: {down}")
     finally:
         cluster.flag("rs3", "down", False)
@@ -674,7 +651,7 @@ def check_health(cluster: Cluster, report: Callable[[str], None]) -> dict[str, A
                             lambda: all(cluster.real_servers_in_table(d).get("10.10.0.13:8080") == 1 for d in DIRECTORS),
                             timeout=20)
     up = probe(cluster, 60, WEIGHTS, max_failures=0)
-    if up.get("failed") or up["split"] != {"rs1": 30, "rs2": 20, "rs3": 10}:
+    if up.get("failed") or up["failed_requests"] or up["split"] != {"rs1": 30, "rs2": 20, "rs3": 10}:
         raise AssertionError(f"with rs3 back: {up}")
     report(f"health check: rs3's HTTP service stopped -> removed after {removed:.1f} s, split {down['split']} "
            f"without a failed request; started -> back after {back:.1f} s, split {up['split']}")
@@ -685,9 +662,8 @@ def check_health(cluster: Cluster, report: Callable[[str], None]) -> dict[str, A
 def check_sync_daemon(cluster: Cluster, report: Callable[[str], None]) -> dict[str, Any]:
     master = cluster.master()
     backup = next(d for d in DIRECTORS if d != master)
-    client = cluster.host("client")
-    proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{client['netns']}", "--", sys.executable, "-c", LONG_LIVED,
-                             VIP, str(ECHO_PORT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = cluster.popen("client", [cluster.python, "-c", LONG_LIVED, VIP, str(ECHO_PORT)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdin is not None
         first = proc.stdout.readline().strip()
@@ -733,9 +709,9 @@ def check_failover(cluster: Cluster, cycles: int, report: Callable[[str], None])
     figures["per_cycle"] = [{"killed": c.victim, "vip_moved_s": round(c.moved_s or 0, 3),
                              "client_outage_s": round(c.outage_s, 3) if c.outage_s is not None else None}
                             for c in results]
-    report("failover over %d cycles (links down + SIGKILL of the master): VIP moved median %.2f s, max %.2f s; "
+    report("failover over %d cycles (%s): VIP moved median %.2f s, max %.2f s; "
            "client outage median %.2f s, max %.2f s; both directors held the VIP: %s"
-           % (figures["cycles"], figures["moved_median_s"], figures["moved_max_s"], figures["outage_median_s"],
+           % (figures["cycles"], cluster.crash_kind, figures["moved_median_s"], figures["moved_max_s"], figures["outage_median_s"],
               figures["outage_max_s"], figures["both_held_vip"] or "never"))
     problems = []
     if figures["cycles"] != cycles:
@@ -771,6 +747,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lab.ha", description=__doc__.split("\n", maxsplit=1)[0])
     p.add_argument("--state", required=True, type=Path, help="directory of the lab hosts' state (lab.hosts --state)")
     p.add_argument("--lab", default="ha", help="name prefix of the namespaces")
+    p.add_argument("--machines", default=None, metavar="NAME",
+                   help="drive the lab machines of topology NAME (lab/ha_machines.py) instead of lab hosts")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("create", help="create the six lab hosts and prepare the directors")
     sub.add_parser("prepare", help="prepare the directors of existing lab hosts (systemctl stand-in)")
@@ -778,8 +756,13 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--cycles", type=int, default=CYCLES)
     v.add_argument("--out", type=Path, default=None, help="also write the figures to this file")
     args = p.parse_args(argv)
-    cluster = Cluster(args.state.parent, lab=args.lab)
-    cluster.state_dir = args.state
+    if args.machines:
+        from lab.ha_machines import MachinesCluster  # pylint: disable=import-outside-toplevel
+
+        cluster: Cluster = MachinesCluster(args.machines, args.state)
+    else:
+        cluster = Cluster(args.state.parent, lab=args.lab)
+        cluster.state_dir = args.state
     try:
         if args.cmd == "create":
             cluster.state = labhosts.create(args.state, args.lab, spec())
@@ -791,7 +774,7 @@ def main(argv: list[str] | None = None) -> int:
             cluster.prepare()
             return 0
         figures = verify(cluster, args.cycles)
-    except (AssertionError, labnet.NetnsError, labhosts.LabHostsError) as exc:
+    except (AssertionError, labnet.NetnsError, labhosts.LabHostsError, labmachines.MachinesError) as exc:
         print(f"lab.ha {args.cmd}: FAILED: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -801,8 +784,10 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(figures, indent=1)
     print(text)
     targets = [args.out] if args.out else []
-    if os.environ.get("LVS_LAB_SHARE"):
-        targets.append(Path(os.environ["LVS_LAB_SHARE"]) / "ha_figures.json")
+    if os.environ.get("LVS_LAB_SHARE"):  # one file per verify run (molecule/ha verifies before and after a reboot)
+        share = Path(os.environ["LVS_LAB_SHARE"])
+        names = [share / "ha_figures.json"] + [share / f"ha_figures-{n}.json" for n in range(2, 100)]
+        targets.append(next(path for path in names if not path.exists()))
     for target in targets:
         target.write_text(text)
     return 0

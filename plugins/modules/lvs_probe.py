@@ -137,7 +137,7 @@ EXAMPLES = r"""
 
 - name: Show the split
   ansible.builtin.debug:
-    msg: "{{ probe.split }} ({{ probe.failed }} failed)"
+    msg: "{{ probe.split }} ({{ probe.failed_requests }} failed)"
 
 - name: TCP connections counted by the director's own counters (run on the director)
   lvs.ipvs.lvs_probe:
@@ -160,8 +160,10 @@ succeeded:
   returned: always
   type: int
   sample: 60
-failed:
-  description: Requests that failed (no connection, timeout, unexpected status, no identity).
+failed_requests:
+  description:
+    - Requests that failed (no connection, timeout, unexpected status, no identity).
+    - Not C(failed), which Ansible reserves for the task's own failure.
   returned: always
   type: int
   sample: 0
@@ -332,9 +334,9 @@ def main():
         time.sleep(STATS_SETTLE_S)
         result["stats_split"] = probe.stats_split(before, _stats(module, p["director_namespace"]), same_service)
     problems = []
-    if p["max_failures"] is not None and result["failed"] > p["max_failures"]:
+    if p["max_failures"] is not None and result["failed_requests"] > p["max_failures"]:
         problems.append("%d of %d requests failed (max_failures %d): %s"
-                        % (result["failed"], result["requests"], p["max_failures"], result["errors"]))
+                        % (result["failed_requests"], result["requests"], p["max_failures"], result["errors"]))
     if p["max_deviation"] is not None:
         off = {k: v for k, v in result["deviation"].items() if abs(v) > p["max_deviation"]}
         if off or result["unexpected"]:

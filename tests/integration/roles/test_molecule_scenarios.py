@@ -1,4 +1,4 @@
-"""The molecule scenarios of the topology roles (molecule/nat, dr, tun), on lab machines.
+"""The molecule scenarios (molecule/nat, dr, tun: the topology roles; ha: keepalived), on lab machines.
 
 Each scenario runs ``molecule test`` on the host (``lab(machines=True)``: alone, with every CPU)
 against lab machines, one UML guest per host booting systemd, reached over ssh
@@ -9,12 +9,15 @@ server), verify, destroy.
 
 Beyond molecule's own verdict, this test reads molecule's output and asserts that the check-mode
 run reported exactly the changes the real run then made (same changed tasks per host), and
-prints each verify summary (the closing note of the issue quotes them).
+prints each verify summary (the closing note of the issue quotes them). The HA scenario's verify
+also measures failovers (lab/ha_machines.py: hard power-off of the master, cold boot); its figures
+are checked here.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import re
 import signal
@@ -29,6 +32,8 @@ from tests.support.collection import ROOT, ensure_importable
 
 SCENARIOS = ("nat", "dr", "tun")
 TIMEOUT = 840
+HA_TIMEOUT = 1800
+HA_CYCLES = 10  # failovers per verify (molecule/ha/verify.yml); verify runs before and after the reboot
 
 
 def _section(log: str, scenario: str, action: str, nth: int = 0) -> str:
@@ -64,8 +69,9 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def run_molecule(scenario: str, log_path: Path, timeout: float = TIMEOUT) -> int:
+def run_molecule(scenario: str, log_path: Path, timeout: float = TIMEOUT) -> tuple[int, str, float]:
     """``molecule test -s SCENARIO`` on the host; its machines stop if this process dies (LVS_LAB_OWNER)."""
+    start = time.monotonic()
     bindir = str(Path(sys.executable).parent)
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", NO_COLOR="1", PY_COLORS="0", LVS_LAB_OWNER=str(os.getpid()),
                ANSIBLE_COLLECTIONS_PATH=str(ensure_importable()),
@@ -74,22 +80,13 @@ def run_molecule(scenario: str, log_path: Path, timeout: float = TIMEOUT) -> int
         proc = subprocess.run([os.path.join(bindir, "molecule"), "test", "-s", scenario], cwd=ROOT, env=env, stdout=log,
                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout, check=False,
                               preexec_fn=_die_with_parent)
-    return proc.returncode
+    return proc.returncode, log_path.read_text(), time.monotonic() - start
 
 
-@pytest.mark.lab(machines=True)
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_molecule_test(scenario, lab_share: Path):
-    log_path = lab_share / ("molecule-%s.log" % scenario)
-    start = time.monotonic()
-    returncode = run_molecule(scenario, log_path)
-    elapsed = time.monotonic() - start
-    log = log_path.read_text()
-    assert returncode == 0, "molecule test -s %s failed (rc %d):\n%s" % (scenario, returncode, log[-8000:])
-
+def check_predicted(log: str, scenario: str, lvs_hosts: set[str]) -> tuple[set, set]:
+    """Check mode changed nothing, predicted exactly the real run's changes; idempotence changed nothing."""
     check, converge = _section(log, scenario, "check"), _section(log, scenario, "converge")
     assert "no host changed since the snapshot" in converge, "check mode changed a host:\n" + converge[:4000]
-    lvs_hosts = {"director", "rs1", "rs2"} if scenario != "nat" else {"director"}
     predicted, made = changed_tasks(check), changed_tasks(converge)
     assert {host for _task, host in made} >= lvs_hosts, made
     assert predicted == made, "check mode predicted %s\nthe real run changed %s" % (
@@ -101,18 +98,62 @@ def test_molecule_test(scenario, lab_share: Path):
     assert "Idempotence completed successfully" in log or "idempotence] Executed: Successful" in log, idem[-3000:]
     for host, counts in recap(idem).items():
         assert counts["changed"] == 0, (host, counts)
+    return predicted, made
 
+
+def verify_outputs(log: str, scenario: str) -> list[str]:
+    """The 'Verify output' block of both verify runs (before and after the reboot), printed."""
     summaries = [_section(log, scenario, "verify", n) for n in (0, 1)]
+    blocks = []
     for n, text in enumerate(summaries):
         block = re.search(r"TASK \[Verify output\].*?(?=\n\nPLAY RECAP|\nPLAY RECAP)", text, re.S)
         assert block, text[-3000:]
         print("--- molecule %s, verify #%d ---\n%s" % (scenario, n + 1, block.group(0)))
-    assert "after 1 reboot" in summaries[1]
+        blocks.append(block.group(0))
+    return summaries
+
+
+def boot_figures(log: str, scenario: str, lvs_hosts: set[str]) -> str:
     create = _section(log, scenario, "create")
     boots = re.search(r'boot_s:\s*all: ([\d.]+)', create)
     booted = re.findall(r"^\s+\S+: [\d.]+$", create.split("each:", 1)[-1].split("hosts:", 1)[0].split("waited_for_cpus", 1)[0], re.M)
     reboots = re.findall(r"msg: (\S+) rebooted in (\d+) s", _section(log, scenario, "side_effect"))
     assert reboots and {h for h, _s in reboots} >= lvs_hosts, reboots
-    print("molecule test -s %s: %.0f s; %s machines running in %s s; reboots %s; check predicted %d changed tasks, "
-          "converge made %d" % (scenario, elapsed, len(booted), boots.group(1) if boots else "?",
-                                ", ".join("%s %s s" % r for r in sorted(reboots)), len(predicted), len(made)))
+    return "%s machines running in %s s; reboots %s" % (len(booted), boots.group(1) if boots else "?",
+                                                       ", ".join("%s %s s" % r for r in sorted(reboots)))
+
+
+@pytest.mark.lab(machines=True)
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_molecule_test(scenario, lab_share: Path):
+    log_path = lab_share / ("molecule-%s.log" % scenario)
+    returncode, log, elapsed = run_molecule(scenario, log_path)
+    assert returncode == 0, "molecule test -s %s failed (rc %d):\n%s" % (scenario, returncode, log[-8000:])
+
+    lvs_hosts = {"director", "rs1", "rs2"} if scenario != "nat" else {"director"}
+    predicted, made = check_predicted(log, scenario, lvs_hosts)
+    summaries = verify_outputs(log, scenario)
+    assert "after 1 reboot" in summaries[1]
+    print("molecule test -s %s: %.0f s; %s; check predicted %d changed tasks, converge made %d"
+          % (scenario, elapsed, boot_figures(log, scenario, lvs_hosts), len(predicted), len(made)))
+
+
+@pytest.mark.lab(machines=True, timeout=HA_TIMEOUT + 120)
+def test_molecule_ha(lab_share: Path):
+    """keepalived pair on machines: split, health checks, sync daemon, failovers; before and after a reboot."""
+    returncode, log, elapsed = run_molecule("ha", lab_share / "molecule-ha.log", timeout=HA_TIMEOUT)
+    assert returncode == 0, "molecule test -s ha failed (rc %d):\n%s" % (returncode, log[-8000:])
+    predicted, made = check_predicted(log, "ha", {"dir1", "dir2"})
+    assert {host for _task, host in made} == {"dir1", "dir2"}, made
+    verify_outputs(log, "ha")
+    runs = [json.loads((lab_share / name).read_text()) for name in ("ha_figures.json", "ha_figures-2.json")]
+    for n, figures in enumerate(runs, 1):
+        failover = figures["failover"]
+        print("verify #%d: failover over %d cycles (hard power-off of the master, cold boot): VIP moved median %.2f s, "
+              "max %.2f s; client outage median %.2f s, max %.2f s; both held the VIP: %s; sync daemon: %s; %.0f s"
+              % (n, failover["cycles"], failover["moved_median_s"], failover["moved_max_s"], failover["outage_median_s"],
+                 failover["outage_max_s"], failover["both_held_vip"] or "never",
+                 figures["sync_daemon"]["answer_after_failover"], figures["seconds"]))
+        assert failover["cycles"] == HA_CYCLES and failover["moved_max_s"] <= 3.5 and not failover["both_held_vip"]
+    print("molecule test -s ha: %.0f s; %s; check predicted %d changed tasks, converge made %d"
+          % (elapsed, boot_figures(log, "ha", {"dir1", "dir2", "rs1", "rs2", "rs3"}), len(predicted), len(made)))

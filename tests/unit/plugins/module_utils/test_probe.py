@@ -24,7 +24,7 @@ def test_first_line_skips_blank_lines():
 def test_summarize_split_failures_and_weights():
     results = [(True, "rs1", 0.01)] * 3 + [(True, "rs2", 0.02)] * 2 + [(False, "connect timed out", 1.0)] + [(True, "rs9", 0.01)]
     out = summarize(results, {"rs1": 3, "rs2": 2, "rs3": 1})
-    assert out["requests"] == 7 and out["succeeded"] == 6 and out["failed"] == 1
+    assert out["requests"] == 7 and out["succeeded"] == 6 and out["failed_requests"] == 1
     assert out["split"] == {"rs1": 3, "rs2": 2, "rs9": 1}
     assert out["errors"] == {"connect timed out": 1}
     assert out["failures"] == [{"request": 6, "error": "connect timed out"}]
@@ -37,7 +37,7 @@ def test_summarize_split_failures_and_weights():
 
 def test_summarize_lists_at_most_20_failures():
     out = summarize([(False, "refused", 0.0)] * 30)
-    assert out["failed"] == 30 and len(out["failures"]) == 20 and out["errors"] == {"refused": 30}
+    assert out["failed_requests"] == 30 and len(out["failures"]) == 20 and out["errors"] == {"refused": 30}
 
 
 def test_stats_split_counts_new_connections_of_the_matching_service():

@@ -240,4 +240,4 @@ def parse_save(text: str, field: str = "running_config") -> list[dict[str, t.Any
             if key not in raw:
                 raise IPVSValidationError(where, "real server for a service not defined above it")
             raw[key]["real_servers"].append(rs)
-    return normalize_table(list(raw.values()), field)
+    return normalize_table(list(raw.values()), field, strict=False)

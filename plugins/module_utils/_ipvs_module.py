@@ -31,7 +31,7 @@ def connect(module: t.Any, pyroute2: bool = False) -> t.Any:
     if pyroute2 and not netlink.HAS_PYROUTE2:
         module.fail_json(msg=missing_required_lib("pyroute2"))
     try:
-        if module.params.get("namespace"):
+        if module.params.get("namespace") is not None:
             netlink.enter_namespace(module.params["namespace"])
         return netlink.IPVSAdapter(run=module.run_command)
     except netlink.IPVSKernelError as exc:

@@ -224,7 +224,7 @@ def _config(raw):
                 servers.append(rs)
             svc["real_servers"] = servers
         services.append(svc)
-    return normalize_table(services, "config")
+    return normalize_table(services, "config", strict=False)
 
 
 def default_persist_path():

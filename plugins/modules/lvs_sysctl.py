@@ -259,7 +259,7 @@ def main():
                 rc, out, err = module.run_command(["modprobe", name])
                 if rc != 0:
                     raise S.SysctlError("modules", "modprobe %s failed: %s" % (name, (err or out).strip() or "rc %d" % rc))
-        if p["namespace"]:
+        if p["namespace"] is not None:
             S.enter_namespace(p["namespace"])
         values, running, warnings = S.validate(p["sysctls"], S.exists, S.read_value,
                                                pending=pending if module.check_mode else ())

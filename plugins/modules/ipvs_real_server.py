@@ -210,7 +210,7 @@ def main():
     # Validate before touching anything, even when the service turns out to be missing.
     common.validated(module, normalize_real_server, raw, svc_id, "")
 
-    adapter = common.connect(module, pyroute2=True)
+    adapter = common.connect(module, pyroute2=True, lock=not module.check_mode)
     have = adapter.dump()
     svc = _find(have, service_key, svc_key)
     if svc is None:

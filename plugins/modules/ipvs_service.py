@@ -201,7 +201,7 @@ def main():
     want = common.validated(module, normalize_service, raw, "", False)
     state = module.params["state"]
 
-    adapter = common.connect(module, pyroute2=True)
+    adapter = common.connect(module, pyroute2=True, lock=not module.check_mode)
     have = adapter.dump()
     ops = common.validated(module, plan, [want], have, "deleted" if state == "absent" else "merged")
     after_table, result = common.execute(module, adapter, have, ops)

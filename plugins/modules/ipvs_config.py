@@ -123,7 +123,7 @@ commands:
 import copy
 import ipaddress
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.lvs.ipvs.plugins.module_utils._module_base import Module as AnsibleModule
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_module as common
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_netlink import IPVSKernelError

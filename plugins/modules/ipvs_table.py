@@ -193,7 +193,7 @@ import os
 import tempfile
 import time
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.lvs.ipvs.plugins.module_utils._module_base import Module as AnsibleModule
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_module as common
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_ipvsadm import commands, parse_save, render_restore

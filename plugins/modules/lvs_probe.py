@@ -219,7 +219,7 @@ duration:
 import ipaddress
 import time
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.lvs.ipvs.plugins.module_utils._module_base import Module as AnsibleModule
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _probe as probe
 

@@ -186,7 +186,7 @@ path:
 import os
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.lvs.ipvs.plugins.module_utils._module_base import Module as AnsibleModule
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _sysctl as S
 from ansible_collections.lvs.ipvs.plugins.module_utils._files import check_writable

@@ -97,6 +97,18 @@ options:
       - Where O(persist) writes. Default C(/etc/sysconfig/ipvsadm) on the Red Hat family,
         C(/etc/ipvsadm.rules) elsewhere (Debian and derivatives).
     type: path
+notes:
+  - "A run killed mid-apply (SIGKILL, a lost connection) stops between two batches of operations.
+    Operations go in make-before-break order across the whole task: services and real servers are
+    added and edited before anything is deleted, so a killed run can leave new services, new real
+    servers, or real servers that were to be removed (at their old weight or at weight 0 when
+    O(drain_timeout) is set), but never a virtual service that had real servers with an empty pool.
+    It cannot leave the rules file half-written (O(persist) writes atomically), but the file may
+    still hold the previous table. Its lock is released by the kernel. The next run converges."
+  - Input the kernel accepts but C(ipvsadm) documents as out of range (weights above 65535, port-0
+    services without persistence, one-packet scheduling on TCP, persistence timeouts above 31 days,
+    DR or tunnel real servers on another port) is applied with a warning, so that whatever
+    RV(gathered) returns can be fed back as O(config) unchanged.
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.attributes

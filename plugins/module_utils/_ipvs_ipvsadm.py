@@ -53,7 +53,7 @@ _GROUPS = dict({opt: "service" for opt in list(_SERVICE_OPTS) + ["-f", "--fwmark
                **{opt: "forwarding" for opt in _FWD_BY_OPT}, **{opt: "tunnel checksum" for opt in _CSUM_OPTS},
                **{"-r": "real server", "--real-server": "real server", "-p": "persistent", "--persistent": "persistent",
                   "-o": "ops", "--ops": "ops", "-6": "ipv6", "--ipv6": "ipv6"},
-               **{opt: name for opt, name in _VALUE_OPTS.items()})
+               **_VALUE_OPTS)
 # Longest line and text taken: refused before any parsing (a restore line is < 300 characters).
 MAX_LINE = 4096
 MAX_TEXT = 64 * 1024 * 1024

@@ -21,7 +21,6 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_ipvsadm as codec
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink as netlink
-from ansible_collections.lvs.ipvs.plugins.module_utils._files import check_writable  # noqa: F401 (for the modules)
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import IPVSValidationError, lenient, take_warnings
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_plan import PlanError, apply_ops
 

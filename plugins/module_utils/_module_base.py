@@ -11,10 +11,8 @@ of: ..., got: <20,000 characters>"); here any long run without spaces in a messa
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import sys
 import typing as t
 
 from ansible.module_utils import basic
@@ -93,11 +91,6 @@ def _non_finite(value: t.Any, depth: int = 0) -> str | None:
     return None
 
 
-def _fail_early(msg: str) -> t.NoReturn:
-    print(json.dumps({"failed": True, "msg": cut_message(msg)}))
-    sys.exit(1)
-
-
 class Module(AnsibleModule):
     """AnsibleModule with ``msg`` cut to a readable length on failure, and arguments of the
     wrong shape refused naming the option (never a traceback from the argument checks)."""
@@ -108,12 +101,16 @@ class Module(AnsibleModule):
         except Exception:  # pylint: disable=broad-except
             params = None  # AnsibleModule reports it its own way
         problem = shape_problem(argument_spec, params) if params is not None else None
-        if problem:
-            _fail_early(problem)
-        try:
-            super().__init__(argument_spec=argument_spec, **kwargs)
-        except (OverflowError, RecursionError, TypeError, ValueError, AttributeError) as exc:
-            _fail_early("invalid arguments: %s" % exc)
+        if not problem:
+            try:
+                super().__init__(argument_spec=argument_spec, **kwargs)
+                return
+            except (OverflowError, RecursionError, TypeError, ValueError, AttributeError) as exc:
+                problem = "invalid arguments: %s" % exc
+        # Fail the Ansible way, through a module that takes every option as given.
+        super().__init__(argument_spec={name: {"type": "raw"} for name in argument_spec},
+                         supports_check_mode=True)
+        self.fail_json(msg=problem)
 
     def fail_json(self, msg: t.Any = None, **kwargs: t.Any) -> t.NoReturn:  # type: ignore[override]
         if isinstance(msg, str):

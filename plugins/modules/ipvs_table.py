@@ -208,6 +208,7 @@ import time
 from ansible_collections.lvs.ipvs.plugins.module_utils._module_base import Module as AnsibleModule
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_module as common
+from ansible_collections.lvs.ipvs.plugins.module_utils._files import check_writable
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_ipvsadm import commands, parse_save, render_restore
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
     IPVSValidationError,
@@ -339,7 +340,7 @@ def main():
         persist_path = p["persist_path"] or default_persist_path()
         if not module.check_mode:
             # Proven writable before the first kernel change, not found out after it.
-            problem = common.check_writable(persist_path, "persist_path")
+            problem = check_writable(persist_path, "persist_path")
             if problem:
                 module.fail_json(msg=problem + "; nothing was changed")
     # A changing run holds the namespace's lock from before its dump until it exits.

@@ -163,7 +163,7 @@ def test_module_never_tracebacks_and_names_the_field(name):
     deadline = time.monotonic() + TIME_BUDGET
     problems = []
     runs = failed = named = passed = 0
-    for _ in range(COUNT):
+    for _trial in range(COUNT):
         if time.monotonic() > deadline:
             break
         args = dict(BASES[name])
@@ -223,7 +223,7 @@ def _argument_spec(mod) -> dict[str, t.Any]:
 
 def _garbage_line(rng: random.Random) -> str:
     tokens = rng.choice(VALID_LINES).split()
-    for _ in range(rng.randint(1, 3)):
+    for _trial in range(rng.randint(1, 3)):
         what = rng.random()
         if what < 0.35:
             tokens.insert(rng.randrange(len(tokens) + 1), rng.choice(TOKENS))
@@ -239,10 +239,10 @@ def test_parsed_text_never_tracebacks_and_names_the_line():
     deadline = time.monotonic() + TIME_BUDGET
     runs = failed = 0
     problems = []
-    for _ in range(COUNT * 8):
+    for _trial in range(COUNT * 8):
         if time.monotonic() > deadline:
             break
-        lines = [VALID_LINES[0], VALID_LINES[1]] + [_garbage_line(rng) for _ in range(rng.randint(1, 3))]
+        lines = [VALID_LINES[0], VALID_LINES[1]] + [_garbage_line(rng) for _trial in range(rng.randint(1, 3))]
         rng.shuffle(lines)
         text = "\n".join(lines) + "\n"
         runs += 1

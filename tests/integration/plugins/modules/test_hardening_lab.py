@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -41,24 +42,28 @@ def state_of(ns):
 
 
 def start_module(name, args):
-    """Start lvs.ipvs.<name> as its own process (not waited for)."""
+    """Start lvs.ipvs.<name> as its own process (not waited for); its output goes to a file,
+    so that a run holding the lock never blocks on a full pipe."""
     base = ensure_importable()
     payload = {"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=False, _ansible_diff=False,
                                            _ansible_remote_tmp="/tmp", _ansible_keep_remote_files=False)}
+    stdin, stdout = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    stdin.write(json.dumps(payload))
+    stdin.seek(0)
     proc = subprocess.Popen([sys.executable, "-m", "ansible_collections.lvs.ipvs.plugins.modules.%s" % name],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=stdin, stdout=stdout, stderr=subprocess.DEVNULL, text=True,
                             env=dict(os.environ, PYTHONPATH=str(base)))
-    proc.stdin.write(json.dumps(payload))
-    proc.stdin.close()
+    stdin.close()
+    proc.out = stdout
     return proc
 
 
-def finish(proc, timeout=120):
-    out = proc.stdout.read()
+def finish(proc, timeout=180):
     proc.wait(timeout=timeout)
-    proc.stdout.close()
-    proc.stderr.close()
-    return json.loads(out)
+    proc.out.seek(0)
+    text = proc.out.read()
+    proc.out.close()
+    return json.loads(text)
 
 
 def test_failed_runs_change_nothing(netns, ipvsadm, tmp_path):  # noqa: F811 (ipvsadm fixture loads ip_vs)
@@ -143,9 +148,8 @@ def test_sigkill_mid_converge_never_empties_a_served_pool(netns):
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed_mid += 1
-        proc.wait(timeout=60)
-        proc.stdout.close()
-        proc.stderr.close()
+        proc.wait(timeout=180)
+        proc.out.close()
         after = _pools(ns)
         empty = [k for k, n in before.items() if n and after.get(k) == 0]
         if empty:
@@ -153,8 +157,8 @@ def test_sigkill_mid_converge_never_empties_a_served_pool(netns):
         assert not empty, "trial %d: %d served VIPs left with an empty pool, e.g. %s" % (trial, len(empty), empty[:3])
         again = run_module("ipvs_table", {"config": configs[target], "state": "overridden", "namespace": ns})
         assert not again.get("failed"), again.get("msg")
-        assert run_module("ipvs_table", {"config": configs[target], "state": "overridden", "namespace": ns})["changed"] is False
         current = target
+    assert run_module("ipvs_table", {"config": configs[current], "state": "overridden", "namespace": ns})["changed"] is False
     print("hardening: %d kill trials (%d killed mid-run, converge %.1f s), %d left an empty pool" % (trials, killed_mid, duration, broken))
 
 

@@ -55,7 +55,7 @@ GOOD_SVC = {"address": "192.0.2.10", "port": 80, "scheduler": "rr", "persistence
                              {"address": "192.0.2.12", "forwarding": "tunnel", "tunnel_type": "gue", "tunnel_port": 6080}]}
 BASES: dict[str, dict[str, t.Any]] = {
     "ipvs_table": {"state": "merged", "config": [GOOD_SVC, {"fwmark": 7, "scheduler": "sh", "scheduler_flags": ["sh-port"]}],
-                   "owned": {"addresses": ["192.0.2.0/24"]}, "drain_timeout": 0, "persist": False},
+                   "owned": {"addresses": ["192.0.2.0/24"], "fwmarks": ["1-9"]}, "drain_timeout": 0, "persist": False},
     "ipvs_service": {"address": "192.0.2.10", "port": 80, "protocol": "tcp", "scheduler": "sh",
                      "scheduler_flags": ["sh-port"], "persistence_timeout": 300, "one_packet": False},
     "ipvs_real_server": {"service": {"address": "192.0.2.10", "port": 80}, "address": "192.0.2.11",

@@ -21,7 +21,7 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_ipvsadm as codec
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink as netlink
-from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import IPVSValidationError, lenient, take_warnings
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import IPVSValidationError, take_warnings
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_plan import PlanError, apply_ops
 
 NAMESPACE_SPEC = {"namespace": {"type": "str"}}
@@ -101,10 +101,13 @@ def warn_all(module: t.Any) -> None:
 
 
 def validated(module: t.Any, func: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any) -> t.Any:
-    """Run a pure validation/planning step; bad input fails the task naming the field."""
+    """Run a pure validation/planning step; bad input fails the task naming the field.
+
+    The model is strict unless the step says otherwise (ipvs_table's config and parsed text are
+    lenient: what a kernel holds is accepted with a warning); warnings go to Ansible.
+    """
     try:
-        with lenient():
-            out = func(*args, **kwargs)
+        out = func(*args, **kwargs)
         warn_all(module)
         return out
     except (IPVSValidationError, PlanError) as exc:

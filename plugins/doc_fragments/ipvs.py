@@ -15,7 +15,10 @@ options:
     description:
       - Name of the network namespace (as listed by C(ip netns list)) whose IPVS table is managed.
       - Each network namespace has its own IPVS table. Omit to use the namespace Ansible runs in.
-      - An absolute path to a namespace file (for example C(/proc/1234/ns/net)) is accepted too.
+      - An absolute path to a namespace file (for example C(/proc/1234/ns/net)) is accepted too, in
+        normal form only (no C(..) or C(.) components).
+      - A name must be plain (no C(/), not C(.) or C(..)); the empty string is refused, not taken
+        as the namespace Ansible runs in.
     type: str
 requirements:
   - A kernel with IPVS (C(ip_vs) built in or loadable; it is loaded on first use).
@@ -53,6 +56,13 @@ attributes:
     description: Use C(group/lvs.ipvs.ipvs) in C(module_defaults) to set defaults for this module.
 notes:
   - RV(commands) lists the equivalent C(ipvsadm) command lines, for review and audit.
+  - Runs that change the table are serialized per network namespace with an C(flock) on a file under
+    C(/run/lock) (named after the namespace's inode). A second run waits up to 120 seconds, then fails
+    without changing anything. The table is read after the lock is taken, so a run never plans (or
+    rolls back) from a stale table. The kernel drops the lock when the process ends, however it ends.
+  - Every option is validated, and every file that will be written is proven writable, before the
+    first change. If a later step fails anyway, the earlier ones are undone and the error says so
+    (C(ROLLBACK INCOMPLETE) if the kernel refused part of the undo).
 """
 
     # Attributes of read-only modules.

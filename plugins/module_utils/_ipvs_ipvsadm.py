@@ -13,6 +13,7 @@ restores the whole table with ``ipvsadm-restore``.
 
 from __future__ import annotations
 
+import re
 import shlex
 import socket
 import typing as t
@@ -21,6 +22,7 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
     DEFAULT_PERSISTENCE_TIMEOUT,
     IPVSValidationError,
     default_netmask,
+    show,
     normalize_table,
     sort_table,
 )
@@ -44,7 +46,18 @@ _VALUE_OPTS = {
 }
 _CSUM_OPTS = {"--tun-nocsum": "nocsum", "--tun-csum": "csum", "--tun-remcsum": "remcsum"}
 _COMMANDS = {"-A": "add-service", "--add-service": "add-service", "-a": "add-server", "--add-server": "add-server",
-             "-E": "add-service", "--edit-service": "add-service", "-e": "add-server", "--edit-server": "add-server"}
+             "-E": "edit-service", "--edit-service": "edit-service", "-e": "edit-server", "--edit-server": "edit-server"}
+# ipvsadm refuses an option given twice on one line ("multiple ... options specified");
+# options of one group (the service selector, the forwarding method) count as the same option.
+_GROUPS = dict({opt: "service" for opt in list(_SERVICE_OPTS) + ["-f", "--fwmark-service"]},
+               **{opt: "forwarding" for opt in _FWD_BY_OPT}, **{opt: "tunnel checksum" for opt in _CSUM_OPTS},
+               **{"-r": "real server", "--real-server": "real server", "-p": "persistent", "--persistent": "persistent",
+                  "-o": "ops", "--ops": "ops", "-6": "ipv6", "--ipv6": "ipv6"},
+               **_VALUE_OPTS)
+# Longest line and text taken: refused before any parsing (a restore line is < 300 characters).
+MAX_LINE = 4096
+MAX_TEXT = 64 * 1024 * 1024
+_NUM_RE = re.compile(r"[0-9]{1,10}\Z")
 
 
 def _hostport(address: str, port: int) -> str:
@@ -146,23 +159,28 @@ def _split_hostport(text: str, field: str) -> tuple[str, int | None]:
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
         if not sep:
-            raise IPVSValidationError(field, "%r: unbalanced brackets" % text)
+            raise IPVSValidationError(field, "%s: unbalanced brackets" % show(text))
         if not rest:
             return host, None
         if not rest.startswith(":"):
-            raise IPVSValidationError(field, "%r: expected :port after the address" % text)
+            raise IPVSValidationError(field, "%s: expected :port after the address" % show(text))
         port = rest[1:]
     elif text.count(":") == 1:
         host, port = text.split(":")
     else:
         return text, None
-    if not port.isdigit():
-        raise IPVSValidationError(field, "%r: port %r is not a number" % (text, port))
+    if not _NUM_RE.match(port):
+        raise IPVSValidationError(field, "%s: port %s is not a number" % (show(text), show(port)))
     return host, int(port)
 
 
 def parse_line(line: str, field: str = "line") -> tuple[str, dict, dict | None]:
-    """Parse one ``-A``/``-a`` (or ``-E``/``-e``) line into (kind, service, real_server)."""
+    """Parse one ``-A``/``-a`` (or ``-E``/``-e``) line into (kind, service, real_server).
+
+    Refuses what ipvsadm refuses on one line: an option given twice (``-t`` and ``-u``, two ``-r``).
+    """
+    if len(line) > MAX_LINE:
+        raise IPVSValidationError(field, "line is %d characters long (at most %d)" % (len(line), MAX_LINE))
     try:
         tokens = shlex.split(line)
     except ValueError as exc:
@@ -170,14 +188,21 @@ def parse_line(line: str, field: str = "line") -> tuple[str, dict, dict | None]:
     if tokens and tokens[0] == "ipvsadm":
         tokens = tokens[1:]
     if not tokens or tokens[0] not in _COMMANDS:
-        raise IPVSValidationError(field, "%r is not an ipvsadm add/edit command" % line)
+        raise IPVSValidationError(field, "%s is not an ipvsadm add/edit command" % show(line))
     kind = _COMMANDS[tokens[0]]
     svc: dict[str, t.Any] = {}
     rs: dict[str, t.Any] = {}
+    seen: dict[str, str] = {}
     i = 1
     while i < len(tokens):
         tok = tokens[i]
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        group = _GROUPS.get(tok)
+        if group is not None:
+            if group in seen:
+                raise IPVSValidationError(field, "%s after %s: ipvsadm refuses more than one %s option on a line"
+                                          % (tok, seen[group], group))
+            seen[group] = tok
         if tok in _SERVICE_OPTS or tok in ("-f", "--fwmark-service", "-r", "--real-server") or tok in _VALUE_OPTS:
             if nxt is None:
                 raise IPVSValidationError(field, "%s needs a value" % tok)
@@ -189,11 +214,14 @@ def parse_line(line: str, field: str = "line") -> tuple[str, dict, dict | None]:
             svc["address"], svc["port"] = _split_hostport(nxt, field)
         elif tok in ("-f", "--fwmark-service"):
             # ipvsadm-save prints marks above 2^31 as negative numbers; read them back unsigned.
-            svc["fwmark"] = int(nxt) + 2 ** 32 if nxt.startswith("-") and nxt[1:].isdigit() else nxt
+            if nxt.startswith("-") and _NUM_RE.match(nxt[1:]) and int(nxt[1:]) <= 2 ** 31:
+                svc["fwmark"] = 2 ** 32 - int(nxt[1:])
+            else:
+                svc["fwmark"] = nxt
         elif tok in ("-6", "--ipv6"):
             svc["family"] = "ipv6"
         elif tok in ("-p", "--persistent"):
-            if nxt is not None and nxt.isdigit():
+            if nxt is not None and _NUM_RE.match(nxt):
                 svc["persistence_timeout"] = int(nxt)
                 i += 1
             else:
@@ -211,33 +239,69 @@ def parse_line(line: str, field: str = "line") -> tuple[str, dict, dict | None]:
             target = svc if name in ("scheduler", "persistence_netmask", "persistence_engine", "scheduler_flags") else rs
             target[name] = nxt
         else:
-            raise IPVSValidationError(field, "unknown ipvsadm option %r" % tok)
+            raise IPVSValidationError(field, "unknown ipvsadm option %s" % show(tok))
     netmask = svc.get("persistence_netmask")
-    if netmask and netmask.isdigit() and svc.get("family") != "ipv6" and ":" not in (svc.get("address") or ""):
+    if netmask and _NUM_RE.match(netmask) and svc.get("family") != "ipv6" and ":" not in (svc.get("address") or ""):
         # ipvsadm reads an IPv4 -M with inet_aton: "24" is the mask 0.0.0.24, not a /24.
-        svc["persistence_netmask"] = socket.inet_ntoa(socket.inet_aton(netmask))
-    if kind == "add-service" and rs:
+        try:
+            svc["persistence_netmask"] = socket.inet_ntoa(socket.inet_aton(netmask))
+        except (OSError, ValueError):
+            raise IPVSValidationError(field, "-M %s is not a netmask" % show(netmask)) from None
+    if "address" not in svc and "fwmark" not in svc:
+        raise IPVSValidationError(field, "no service given (-t, -u, --sctp-service or -f)")
+    server = kind in ("add-server", "edit-server")
+    if not server and rs:
         raise IPVSValidationError(field, "real-server options on a service line")
-    if kind == "add-server" and "address" not in rs:
+    if server and "address" not in rs:
         raise IPVSValidationError(field, "a real-server line needs -r")
-    return kind, svc, (rs if kind == "add-server" else None)
+    return kind, svc, (rs if server else None)
+
+
+def _canon(address: t.Any) -> t.Any:
+    """Address text as a key: canonical when it parses, else as given (validation names it later)."""
+    if not isinstance(address, str):
+        return address
+    text = address[1:-1] if address.startswith("[") and address.endswith("]") else address
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            return socket.inet_ntop(family, socket.inet_pton(family, text))
+        except (OSError, ValueError):
+            continue
+    return address
 
 
 def parse_save(text: str, field: str = "running_config") -> list[dict[str, t.Any]]:
     """Parse ``ipvsadm-save -n`` (or ``ipvsadm-restore`` input) into a canonical table."""
+    if not isinstance(text, str):
+        raise IPVSValidationError(field, "must be text")
+    if len(text) > MAX_TEXT:
+        raise IPVSValidationError(field, "is %d characters long (at most %d)" % (len(text), MAX_TEXT))
     raw: dict[tuple, dict[str, t.Any]] = {}
+    servers: dict[tuple, dict[tuple, dict[str, t.Any]]] = {}
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         where = "%s line %d" % (field, lineno)
         kind, svc, rs = parse_line(line, where)
-        key = (svc.get("protocol"), svc.get("address"), svc.get("port"), svc.get("fwmark"), svc.get("family"))
+        key = (svc.get("protocol"), _canon(svc.get("address")), svc.get("port"), svc.get("fwmark"), svc.get("family"))
         if kind == "add-service":
-            svc["real_servers"] = raw.get(key, {}).get("real_servers", [])
+            if key in raw:
+                raise IPVSValidationError(where, "service added twice (ipvsadm -R refuses it: service already exists)")
             raw[key] = svc
-        else:
-            if key not in raw:
-                raise IPVSValidationError(where, "real server for a service not defined above it")
-            raw[key]["real_servers"].append(rs)
-    return normalize_table(list(raw.values()), field)
+            servers[key] = {}
+            continue
+        if key not in raw:
+            raise IPVSValidationError(where, "%s for a service not defined above it" % ("edit" if kind == "edit-service" else "real server"))
+        if kind == "edit-service":
+            raw[key] = svc
+            continue
+        rs_key = (_canon(rs["address"]), rs.get("port"))
+        if kind == "add-server" and rs_key in servers[key]:
+            raise IPVSValidationError(where, "real server added twice (ipvsadm -R refuses it: destination already exists)")
+        if kind == "edit-server" and rs_key not in servers[key]:
+            raise IPVSValidationError(where, "edit of a real server not added above it")
+        servers[key][rs_key] = rs
+    for key, svc in raw.items():
+        svc["real_servers"] = list(servers[key].values())
+    return normalize_table(list(raw.values()), field, strict=False)

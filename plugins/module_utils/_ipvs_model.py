@@ -14,6 +14,7 @@ a gathered table can be fed back as configuration unchanged.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import typing as t
 
@@ -68,6 +69,76 @@ REAL_SERVER_FIELDS = ("address", "port", "forwarding", "weight", "upper_threshol
                       "tunnel_type", "tunnel_port", "tunnel_checksum")
 
 
+# Ansible's own boolean spellings (ansible.module_utils.parsing.convert_bool), nothing else.
+BOOLEANS_TRUE = frozenset(("y", "yes", "on", "1", "true", "t"))
+BOOLEANS_FALSE = frozenset(("n", "no", "off", "0", "false", "f"))
+# Longest value echoed back in a message.
+SHOW_MAX = 80
+_INT_RE = re.compile(r"[+-]?[0-9]{1,20}\Z")
+
+# Warnings about input the kernel holds but the model would not choose for new input
+# (weights above 65535, port-0 services without persistence, ...). Modules drain it with
+# ``take_warnings()`` and pass each to ``module.warn``.
+_WARNINGS: list[str] = []
+MAX_WARNINGS = 20
+
+
+_STRICT: list[bool | None] = [True]
+
+
+def warn(field: str, message: str) -> None:
+    """Record a warning; inside a strict ``normalize_table`` it is an error instead."""
+    if _STRICT[0]:
+        raise IPVSValidationError(field, message)
+    if _STRICT[0] is None:  # reading the kernel: what it holds is what it holds
+        return
+    _WARNINGS.append("%s: %s" % (field, message) if field else message)
+
+
+class _Mode:
+    def __init__(self, mode: bool | None) -> None:
+        self.mode = mode
+
+    def __enter__(self) -> None:
+        self.saved = _STRICT[0]
+        _STRICT[0] = self.mode
+
+    def __exit__(self, *exc: t.Any) -> None:
+        _STRICT[0] = self.saved
+
+
+def kernel_input() -> _Mode:
+    """Context: records read from the kernel; the model's warnings for new input are dropped."""
+    return _Mode(None)
+
+
+def lenient() -> _Mode:
+    """Context: what the kernel can hold is accepted with a warning (the modules' input)."""
+    return _Mode(False)
+
+
+def take_warnings() -> list[str]:
+    """The collected warnings (at most MAX_WARNINGS, then a count), and reset."""
+    out = list(dict.fromkeys(_WARNINGS))
+    del _WARNINGS[:]
+    if len(out) > MAX_WARNINGS:
+        out = out[:MAX_WARNINGS] + ["... and %d more warnings like these" % (len(out) - MAX_WARNINGS)]
+    return out
+
+
+def show(raw: t.Any) -> str:
+    """``repr(raw)`` cut to SHOW_MAX characters, for messages."""
+    try:
+        text = repr(raw) if not isinstance(raw, str) or len(raw) <= SHOW_MAX else repr(raw[:SHOW_MAX])
+    except Exception:  # a hostile __repr__
+        text = "<%s>" % type(raw).__name__
+    if len(text) > SHOW_MAX:
+        text = text[:SHOW_MAX] + "...(%d characters)" % len(text)
+    elif isinstance(raw, str) and len(raw) > SHOW_MAX:
+        text += "...(%d characters)" % len(raw)
+    return text
+
+
 class IPVSValidationError(ValueError):
     """Bad input. ``field`` is the dotted path of the offending option."""
 
@@ -81,31 +152,53 @@ def _path(prefix: str, name: str) -> str:
 
 
 def _int(raw: t.Any, field: str, low: int, high: int) -> int:
-    if isinstance(raw, bool):
-        raise IPVSValidationError(field, "%r is not an integer" % (raw,))
-    try:
-        value = int(str(raw).strip(), 10) if not isinstance(raw, int) else raw
-    except ValueError:
-        raise IPVSValidationError(field, "%r is not an integer" % (raw,)) from None
+    """An integer (or a string of ASCII decimal digits) within low..high; anything else names ``field``."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise IPVSValidationError(field, "%s is not an integer" % show(raw))
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not _INT_RE.match(text):
+            raise IPVSValidationError(field, "%s is not an integer" % show(raw))
+        value = int(text, 10)
+    else:
+        value = raw
     if not low <= value <= high:
-        raise IPVSValidationError(field, "%d is out of range %d..%d" % (value, low, high))
+        raise IPVSValidationError(field, "%s is out of range %d..%d" % (show(value), low, high))
     return value
 
 
 def _bool(raw: t.Any, field: str) -> bool:
+    """Strict boolean: True/False, or one of Ansible's boolean strings (or 0/1)."""
     if isinstance(raw, bool):
         return raw
-    text = str(raw).strip().lower()
-    if text in ("yes", "true", "on", "1"):
-        return True
-    if text in ("no", "false", "off", "0", ""):
-        return False
-    raise IPVSValidationError(field, "%r is not a boolean" % (raw,))
+    if isinstance(raw, int) and raw in (0, 1):
+        return bool(raw)
+    if isinstance(raw, str):
+        text = raw.strip().lower()
+        if text in BOOLEANS_TRUE:
+            return True
+        if text in BOOLEANS_FALSE:
+            return False
+    raise IPVSValidationError(field, "%s is not a boolean (true/false, yes/no, on/off, 1/0)" % show(raw))
+
+
+def parse_bool(raw: t.Any, field: str) -> bool:
+    """Public strict boolean (see ``_bool``)."""
+    return _bool(raw, field)
+
+
+def _given(value: t.Any) -> bool:
+    """An option counts as set unless it is None or the empty string."""
+    return not (value is None or (isinstance(value, str) and value == ""))
 
 
 def parse_address(raw: t.Any, field: str) -> str:
     """Canonical text of an IPv4 or IPv6 address (brackets allowed) that a service or real server can use."""
-    text = str(raw).strip()
+    if not isinstance(raw, str):
+        raise IPVSValidationError(field, "%s is not an IPv4 or IPv6 address (a string)" % show(raw))
+    text = raw.strip()
+    if len(text) > 64:
+        raise IPVSValidationError(field, "%s is not an IPv4 or IPv6 address" % show(raw))
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
     # inet_pton/inet_ntop: strict, canonical, and far cheaper than ipaddress for big tables.
@@ -118,7 +211,7 @@ def parse_address(raw: t.Any, field: str) -> str:
                 or (family == socket.AF_INET6 and packed == bytes(16)):
             raise IPVSValidationError(field, "%s is not a unicast address" % socket.inet_ntop(family, packed))
         return socket.inet_ntop(family, packed)
-    raise IPVSValidationError(field, "%r is not an IPv4 or IPv6 address" % (raw,))
+    raise IPVSValidationError(field, "%s is not an IPv4 or IPv6 address" % show(raw))
 
 
 def family_of(address: str) -> str:
@@ -127,15 +220,18 @@ def family_of(address: str) -> str:
 
 def normalize_netmask(raw: t.Any, family: str, field: str) -> str | int:
     """IPv4: a dotted mask or a prefix length, returned dotted. IPv6: a prefix length 1..128."""
-    text = str(raw).strip().lstrip("/")
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise IPVSValidationError(field, "%s is not a netmask or prefix length" % show(raw))
+    text = str(raw).strip()
+    text = text[1:] if text.startswith("/") else text
     if family == "ipv6":
         return _int(text, field, 1, 128)
-    if text.isdigit():
+    if _INT_RE.match(text):
         return str(ipaddress.IPv4Network("0.0.0.0/%d" % _int(text, field, 0, 32)).netmask)
     try:
         return str(ipaddress.IPv4Address(text))
     except ValueError:
-        raise IPVSValidationError(field, "%r is not an IPv4 netmask or prefix length" % (raw,)) from None
+        raise IPVSValidationError(field, "%s is not an IPv4 netmask or prefix length" % show(raw)) from None
 
 
 def default_netmask(family: str) -> str | int:
@@ -151,7 +247,7 @@ def sched_flag_bits(scheduler: str, names: t.Iterable[str], field: str = "schedu
         if name not in allowed:
             if name in ALL_SCHED_FLAGS:
                 raise IPVSValidationError(field, "flag %r does not apply to scheduler %r" % (name, scheduler))
-            raise IPVSValidationError(field, "unknown scheduler flag %r (known: %s)" % (name, ", ".join(ALL_SCHED_FLAGS)))
+            raise IPVSValidationError(field, "unknown scheduler flag %s (known: %s)" % (show(name), ", ".join(ALL_SCHED_FLAGS)))
         bits |= allowed[name]
     return bits
 
@@ -167,13 +263,37 @@ def sched_flag_names(scheduler: str, bits: int) -> list[str]:
 
 
 def _choice(raw: t.Any, field: str, choices: t.Iterable[str], aliases: dict[str, str] | None = None) -> str:
-    text = str(raw).strip().lower()
+    choices = tuple(choices)
+    if not isinstance(raw, str):
+        raise IPVSValidationError(field, "%s is not one of %s (a string)" % (show(raw), ", ".join(choices)))
+    text = raw.strip().lower()
     if aliases and text in aliases:
         text = aliases[text]
-    choices = tuple(choices)
     if text not in choices:
-        raise IPVSValidationError(field, "%r is not one of %s" % (raw, ", ".join(choices)))
+        raise IPVSValidationError(field, "%s is not one of %s" % (show(raw), ", ".join(choices)))
     return text
+
+
+def _opt_choice(raw: t.Any, default: str, field: str, choices: t.Iterable[str], aliases: dict[str, str] | None = None) -> str:
+    return _choice(raw if _given(raw) else default, field, choices, aliases)
+
+
+def _flag_list(raw: t.Any, field: str) -> list[str]:
+    """scheduler_flags: a list of names or a comma-separated string; anything else is an error."""
+    if raw is None or raw == "":
+        return []
+    if isinstance(raw, str):
+        items: list[t.Any] = [f for f in raw.split(",") if f.strip()]
+    elif isinstance(raw, (list, tuple)):
+        items = list(raw)
+    else:
+        raise IPVSValidationError(field, "%s is not a list of flag names" % show(raw))
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise IPVSValidationError("%s[%d]" % (field, i), "%s is not a flag name" % show(item))
+        out.append(item.strip().lower())
+    return out
 
 
 def normalize_service(raw: t.Mapping[str, t.Any], path: str = "", with_real_servers: bool = True) -> dict[str, t.Any]:
@@ -182,50 +302,54 @@ def normalize_service(raw: t.Mapping[str, t.Any], path: str = "", with_real_serv
     A ``real_servers`` key, when present and not None, is normalized too (sorted by key,
     duplicates refused); when absent or None the real servers are left unmanaged.
     """
+    if not isinstance(raw, t.Mapping):
+        raise IPVSValidationError(path, "must be a dictionary")
     known = set(SERVICE_FIELDS) | {"real_servers", "stats", "rates"}
     for key in raw:
         if key not in known:
-            raise IPVSValidationError(_path(path, key), "unknown option")
+            raise IPVSValidationError(_path(path, show(key) if not isinstance(key, str) else key[:SHOW_MAX]), "unknown option")
     get = raw.get
     fwmark = get("fwmark")
     address = get("address")
     svc: dict[str, t.Any] = {}
-    if fwmark not in (None, "", 0, "0"):
-        if address not in (None, ""):
+    if _given(fwmark):
+        fwmark = _int(fwmark, _path(path, "fwmark"), 1, MAX_FWMARK)
+        if _given(address):
             raise IPVSValidationError(_path(path, "fwmark"), "fwmark and address are mutually exclusive")
-        if get("port") not in (None, ""):
+        if _given(get("port")):
             raise IPVSValidationError(_path(path, "port"), "a fwmark service has no port")
-        if get("protocol") not in (None, "", "tcp"):
+        if _given(get("protocol")) and get("protocol") != "tcp":
             raise IPVSValidationError(_path(path, "protocol"), "a fwmark service has no protocol (it matches marked packets of any protocol)")
-        family = _choice(get("family") or "ipv4", _path(path, "family"), FAMILIES)
-        svc.update(family=family, protocol=None, address=None, port=None,
-                   fwmark=_int(fwmark, _path(path, "fwmark"), 1, MAX_FWMARK))
+        family = _opt_choice(get("family"), "ipv4", _path(path, "family"), FAMILIES)
+        svc.update(family=family, protocol=None, address=None, port=None, fwmark=fwmark)
     else:
-        if address in (None, ""):
+        if not _given(address):
             raise IPVSValidationError(_path(path, "address"), "a service needs an address (with protocol and port) or a fwmark")
         addr = parse_address(address, _path(path, "address"))
         family = family_of(addr)
-        if get("family") not in (None, "") and _choice(get("family"), _path(path, "family"), FAMILIES) != family:
-            raise IPVSValidationError(_path(path, "family"), "%r does not match the address %s" % (get("family"), addr))
-        if get("port") in (None, ""):
+        if _given(get("family")) and _choice(get("family"), _path(path, "family"), FAMILIES) != family:
+            raise IPVSValidationError(_path(path, "family"), "%s does not match the address %s" % (show(get("family")), addr))
+        if not _given(get("port")):
             raise IPVSValidationError(_path(path, "port"), "a service with an address needs a port (0 for all ports, persistent only)")
-        svc.update(family=family, protocol=_choice(get("protocol") or "tcp", _path(path, "protocol"), PROTOCOLS),
+        svc.update(family=family, protocol=_opt_choice(get("protocol"), "tcp", _path(path, "protocol"), PROTOCOLS),
                    address=addr, port=_int(get("port"), _path(path, "port"), 0, 65535), fwmark=None)
 
-    scheduler = _choice(get("scheduler") or DEFAULT_SCHEDULER, _path(path, "scheduler"), SCHEDULERS)
-    flags_raw = get("scheduler_flags") or []
-    if isinstance(flags_raw, str):
-        flags_raw = [f for f in flags_raw.split(",") if f.strip()]
-    flags_in = [str(f).strip().lower() for f in flags_raw]
+    scheduler = _opt_choice(get("scheduler"), DEFAULT_SCHEDULER, _path(path, "scheduler"), SCHEDULERS)
+    flags_in = _flag_list(get("scheduler_flags"), _path(path, "scheduler_flags"))
     bits = sched_flag_bits(scheduler, flags_in, _path(path, "scheduler_flags"))
     svc["scheduler"] = scheduler
     svc["scheduler_flags"] = sched_flag_names(scheduler, bits)
 
     timeout_raw = get("persistence_timeout")
-    timeout = 0 if timeout_raw in (None, "") else _int(timeout_raw, _path(path, "persistence_timeout"), 0, MAX_PERSISTENCE_TIMEOUT)
+    timeout = 0 if not _given(timeout_raw) else _int(timeout_raw, _path(path, "persistence_timeout"), 0,
+                                                     MAX_PERSISTENCE_TIMEOUT if _STRICT[0] else 2 ** 32 - 1)
+    if timeout > MAX_PERSISTENCE_TIMEOUT:
+        # The kernel holds any 32-bit timeout; ipvsadm's -p caps new ones at 31 days.
+        warn(_path(path, "persistence_timeout"), "%d is above ipvsadm's limit %d (31 days); the kernel keeps it"
+             % (timeout, MAX_PERSISTENCE_TIMEOUT))
     svc["persistence_timeout"] = timeout
     netmask_raw = get("persistence_netmask")
-    if netmask_raw in (None, ""):
+    if not _given(netmask_raw):
         svc["persistence_netmask"] = default_netmask(family)
     else:
         netmask = normalize_netmask(netmask_raw, family, _path(path, "persistence_netmask"))
@@ -234,16 +358,17 @@ def normalize_service(raw: t.Mapping[str, t.Any], path: str = "", with_real_serv
                                       "only applies to a persistent service: set persistence_timeout too")
         svc["persistence_netmask"] = netmask
     engine = get("persistence_engine")
-    if engine in (None, ""):
+    if not _given(engine):
         svc["persistence_engine"] = None
     else:
         # Only has an effect with persistence, but the kernel keeps it either way.
         svc["persistence_engine"] = _choice(engine, _path(path, "persistence_engine"), PERSISTENCE_ENGINES)
-    svc["one_packet"] = _bool(get("one_packet") or False, _path(path, "one_packet"))
+    svc["one_packet"] = _bool(get("one_packet"), _path(path, "one_packet")) if _given(get("one_packet")) else False
+    # The kernel holds both of these (and a gathered table may carry them): warn, do not refuse.
     if svc["one_packet"] and svc["fwmark"] is None and svc["protocol"] != "udp":
-        raise IPVSValidationError(_path(path, "one_packet"), "one-packet scheduling is only for UDP (or fwmark) services")
+        warn(_path(path, "one_packet"), "one-packet scheduling is only for UDP (or fwmark) services")
     if svc["fwmark"] is None and svc["port"] == 0 and not timeout:
-        raise IPVSValidationError(_path(path, "port"), "port 0 (all ports) needs a persistent service: set persistence_timeout")
+        warn(_path(path, "port"), "port 0 (all ports) needs a persistent service: set persistence_timeout")
 
     if with_real_servers and get("real_servers") is not None:
         svc["real_servers"] = normalize_real_servers(get("real_servers"), svc, _path(path, "real_servers"))
@@ -273,16 +398,18 @@ def normalize_real_server(raw: t.Mapping[str, t.Any], svc: t.Mapping[str, t.Any]
     ``kernel``: the record comes from the kernel, which keeps weights above ipvsadm's
     documented 65535 (up to INT_MAX); user input stays within 0..65535.
     """
+    if not isinstance(raw, t.Mapping):
+        raise IPVSValidationError(path, "must be a dictionary")
     known = set(REAL_SERVER_FIELDS) | {"active_connections", "inactive_connections", "persistent_connections",
                                        "stats", "rates"}
     for key in raw:
         if key not in known:
-            raise IPVSValidationError(_path(path, key), "unknown option")
+            raise IPVSValidationError(_path(path, show(key) if not isinstance(key, str) else key[:SHOW_MAX]), "unknown option")
     get = raw.get
-    if get("address") in (None, ""):
+    if not _given(get("address")):
         raise IPVSValidationError(_path(path, "address"), "a real server needs an address")
     addr = parse_address(get("address"), _path(path, "address"))
-    forwarding = _choice(get("forwarding") or "dr", _path(path, "forwarding"), FORWARDING, FORWARDING_ALIASES)
+    forwarding = _opt_choice(get("forwarding"), "dr", _path(path, "forwarding"), FORWARDING, FORWARDING_ALIASES)
     family = family_of(addr)
     if family != svc["family"] and forwarding != "tunnel":
         raise IPVSValidationError(_path(path, "address"), "%s is %s but the service is %s: mixed families need forwarding=tunnel"
@@ -290,41 +417,45 @@ def normalize_real_server(raw: t.Mapping[str, t.Any], svc: t.Mapping[str, t.Any]
     port_raw = get("port")
     if svc["fwmark"] is not None:
         # 0: the packet's own destination port.
-        port = 0 if port_raw in (None, "") else _int(port_raw, _path(path, "port"), 0, 65535)
+        port = 0 if not _given(port_raw) else _int(port_raw, _path(path, "port"), 0, 65535)
     else:
-        port = svc["port"] if port_raw in (None, "") else _int(port_raw, _path(path, "port"), 0, 65535)
-        if forwarding != "nat" and port != svc["port"]:
-            raise IPVSValidationError(_path(path, "port"), "%d differs from the service port %d: only forwarding=nat can map ports"
-                                      % (port, svc["port"]))
+        port = svc["port"] if not _given(port_raw) else _int(port_raw, _path(path, "port"), 0, 65535)
+        if forwarding != "nat" and port != svc["port"] and not kernel:
+            # The kernel keeps it (DR and tunnels ignore the port): warn, do not refuse.
+            warn(_path(path, "port"), "%d differs from the service port %d: only forwarding=nat can map ports"
+                 % (port, svc["port"]))
     rs: dict[str, t.Any] = {
         "address": addr,
         "port": port,
         "forwarding": forwarding,
-        "weight": 1 if get("weight") in (None, "") else _int(get("weight"), _path(path, "weight"), 0,
-                                                             MAX_THRESHOLD if kernel else MAX_WEIGHT),
-        "upper_threshold": 0 if get("upper_threshold") in (None, "") else _int(get("upper_threshold"), _path(path, "upper_threshold"), 0, MAX_THRESHOLD),
-        "lower_threshold": 0 if get("lower_threshold") in (None, "") else _int(get("lower_threshold"), _path(path, "lower_threshold"), 0, MAX_THRESHOLD),
+        "weight": 1 if not _given(get("weight")) else _int(get("weight"), _path(path, "weight"), 0,
+                                                           MAX_WEIGHT if _STRICT[0] and not kernel else MAX_THRESHOLD),
+        "upper_threshold": 0 if not _given(get("upper_threshold")) else _int(get("upper_threshold"), _path(path, "upper_threshold"), 0, MAX_THRESHOLD),
+        "lower_threshold": 0 if not _given(get("lower_threshold")) else _int(get("lower_threshold"), _path(path, "lower_threshold"), 0, MAX_THRESHOLD),
     }
+    if rs["weight"] > MAX_WEIGHT and not kernel:
+        # The kernel (and ipvsadm 1.31) hold weights up to INT_MAX; ipvsadm documents 0..65535.
+        warn(_path(path, "weight"), "%d is above the documented maximum %d; the kernel keeps it" % (rs["weight"], MAX_WEIGHT))
     if rs["lower_threshold"] > rs["upper_threshold"]:
         raise IPVSValidationError(_path(path, "lower_threshold"), "%d is above upper_threshold %d (the kernel refuses this; 0 means no limit only for upper)"
                                   % (rs["lower_threshold"], rs["upper_threshold"]))
     tun_type, tun_port, tun_csum = get("tunnel_type"), get("tunnel_port"), get("tunnel_checksum")
     if forwarding != "tunnel":
         for name, value in (("tunnel_type", tun_type), ("tunnel_port", tun_port), ("tunnel_checksum", tun_csum)):
-            if value not in (None, "", 0):
+            if _given(value) and value != 0:
                 raise IPVSValidationError(_path(path, name), "only applies to forwarding=tunnel (forwarding is %s)" % forwarding)
         rs.update(tunnel_type=None, tunnel_port=None, tunnel_checksum=None)
         return rs
-    tun_type = _choice(tun_type or "ipip", _path(path, "tunnel_type"), TUNNEL_TYPES)
+    tun_type = _opt_choice(tun_type, "ipip", _path(path, "tunnel_type"), TUNNEL_TYPES)
     if tun_type == "gue":
-        if tun_port in (None, "", 0):
+        if not _given(tun_port) or tun_port == 0:
             raise IPVSValidationError(_path(path, "tunnel_port"), "tunnel_type=gue needs a tunnel_port")
         tun_port = _int(tun_port, _path(path, "tunnel_port"), 1, 65535)
-    elif tun_port not in (None, "", 0):
+    elif _given(tun_port) and tun_port != 0:
         raise IPVSValidationError(_path(path, "tunnel_port"), "only applies to tunnel_type=gue (tunnel_type is %s)" % tun_type)
     else:
         tun_port = None
-    tun_csum = _choice(tun_csum or "nocsum", _path(path, "tunnel_checksum"), TUNNEL_CHECKSUMS)
+    tun_csum = _opt_choice(tun_csum, "nocsum", _path(path, "tunnel_checksum"), TUNNEL_CHECKSUMS)
     if tun_csum not in _TUNNEL_CHECKSUM_ALLOWED[tun_type]:
         raise IPVSValidationError(_path(path, "tunnel_checksum"), "%r does not apply to tunnel_type=%s" % (tun_csum, tun_type))
     rs.update(tunnel_type=tun_type, tunnel_port=tun_port, tunnel_checksum=tun_csum if tun_type != "ipip" else None)
@@ -406,8 +537,22 @@ def sort_table(services: t.Iterable[dict[str, t.Any]]) -> list[dict[str, t.Any]]
     return out
 
 
-def normalize_table(raw: t.Any, path: str = "config") -> list[dict[str, t.Any]]:
-    """Normalize a list of services (each may carry ``real_servers``); duplicates refused."""
+def normalize_table(raw: t.Any, path: str = "config", strict: bool = True) -> list[dict[str, t.Any]]:
+    """Normalize a list of services (each may carry ``real_servers``); duplicates refused.
+
+    ``strict``: what the model only warns about (weights above 65535, port-0 services without
+    persistence, ...) is refused, for new input such as a role's inventory. The modules pass
+    ``strict=False``: a table the kernel holds must be readable and re-applicable.
+    """
+    saved = _STRICT[0]
+    _STRICT[0] = strict
+    try:
+        return _normalize_table(raw, path)
+    finally:
+        _STRICT[0] = saved
+
+
+def _normalize_table(raw: t.Any, path: str) -> list[dict[str, t.Any]]:
     if not isinstance(raw, (list, tuple)):
         raise IPVSValidationError(path, "must be a list of services")
     services = []

@@ -38,6 +38,7 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
     TUNNEL_CHECKSUMS,
     TUNNEL_TYPE_NAMES,
     TUNNEL_TYPES,
+    kernel_input,
     normalize_real_server,
     normalize_service,
     real_server_label,
@@ -68,7 +69,11 @@ class IPVSKernelError(RuntimeError):
 def enter_namespace(name: str) -> None:
     """Move this process into network namespace ``name`` (/run/netns/NAME) for all later I/O."""
     try:
-        fd = os.open(netns_path(name), os.O_RDONLY)
+        path = netns_path(name)
+    except ValueError as exc:
+        raise IPVSKernelError("namespace", "%s" % exc) from None
+    try:
+        fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
         raise IPVSKernelError("namespace", "network namespace %r not found (%s)" % (name, exc.strerror)) from None
     try:
@@ -210,7 +215,8 @@ class IPVSAdapter:
         raw["persistence_engine"] = nla.get_attr("IPVS_SVC_ATTR_PE_NAME") or None
         raw["one_packet"] = bool(flags & SVC_F_ONEPACKET)
         raw["scheduler_flags"] = sched_flag_names(sched, flags)
-        return normalize_service(raw, service_label_raw(raw))
+        with kernel_input():
+            return normalize_service(raw, service_label_raw(raw))
 
     @staticmethod
     def _dest_from_nla(nla: t.Any, svc: dict[str, t.Any], stats: bool) -> dict[str, t.Any]:

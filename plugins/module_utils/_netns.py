@@ -15,9 +15,34 @@ import os
 CLONE_NEWNET = 0x40000000
 
 
+NETNS_DIR = "/run/netns"
+MAX_NAME = 255
+
+
 def netns_path(name: str) -> str:
-    """A namespace name (``ip netns``) or an absolute path to a namespace file."""
-    return name if name.startswith("/") else os.path.join("/run/netns", name)
+    """A namespace name (``ip netns``) or an absolute path to a namespace file.
+
+    A name must be plain (no ``/``, not ``.`` or ``..``, not empty): ``ip netns`` keeps
+    namespaces as files directly under /run/netns, and anything else would escape it (or,
+    for ``""``, silently mean the caller's own namespace). An absolute path is taken as
+    given, but only in normal form (no ``..``, ``.`` or doubled ``/``). Raises ValueError
+    with a message that names no field (callers prefix ``namespace``).
+    """
+    if not isinstance(name, str):
+        raise ValueError("must be a string")
+    if "\0" in name:
+        raise ValueError("contains a NUL character")
+    if len(name) > 4096:
+        raise ValueError("is %d characters long" % len(name))
+    if name.startswith("/"):
+        parts = name.split("/")[1:]
+        if any(part in ("", ".", "..") for part in parts):
+            raise ValueError("%r is not an absolute path in normal form (no '..', '.' or '//')" % name[:80])
+        return name
+    if name in ("", ".", "..") or "/" in name or len(name) > MAX_NAME or name.strip() != name:
+        raise ValueError("%r is not a namespace name (a plain name under %s, as `ip netns list` shows, "
+                         "or an absolute path)" % (name[:80], NETNS_DIR))
+    return os.path.join(NETNS_DIR, name)
 
 
 def setns(fd: int) -> None:

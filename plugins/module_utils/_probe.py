@@ -30,8 +30,12 @@ class ProbeError(Exception):
 def enter_namespace(name: str) -> int:
     """Move this process into network namespace ``name``; returns an fd of the namespace it left."""
     try:
+        path = netns_path(name)
+    except ValueError as exc:
+        raise ProbeError("namespace: %s" % exc) from None
+    try:
         old = os.open("/proc/self/ns/net", os.O_RDONLY)
-        fd = os.open(netns_path(name), os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
         raise ProbeError("namespace: network namespace %r not found (%s)" % (name, exc.strerror)) from None
     try:

@@ -282,7 +282,11 @@ def write_value(key: str, value: str, root: str = PROC_SYS) -> None:
 def enter_namespace(name: str) -> None:
     """Move this process into network namespace ``name`` (/run/netns/NAME or a path)."""
     try:
-        fd = os.open(netns_path(name), os.O_RDONLY)
+        path = netns_path(name)
+    except ValueError as exc:
+        raise SysctlError("namespace", "%s" % exc) from None
+    try:
+        fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
         raise SysctlError("namespace", "network namespace %r not found (%s)" % (name, exc.strerror)) from None
     try:

@@ -123,7 +123,7 @@ commands:
 import copy
 import ipaddress
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.lvs.ipvs.plugins.module_utils._module_base import Module as AnsibleModule
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_module as common
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_netlink import IPVSKernelError
@@ -176,6 +176,28 @@ def daemon_command(daemon):
     return " ".join(parts)
 
 
+def rollback(adapter, done, before):
+    """Undo the steps already applied (newest first); returns the sentence for the error."""
+    if not done:
+        return "nothing had been changed"
+    running = {d["state"]: d for d in before["sync_daemons"]}
+    problems = []
+    for kind, arg in reversed(done):
+        try:
+            if kind == "timeouts":
+                old = before["timeouts"]
+                adapter.set_timeouts(old["tcp"], old["tcpfin"], old["udp"])
+            elif kind == "stop":
+                adapter.start_daemon(running[arg])
+            else:
+                adapter.stop_daemon(arg["state"])
+        except (IPVSKernelError, OSError, KeyError) as exc:
+            problems.append("%s (%s)" % (kind, exc))
+    if problems:
+        return "ROLLBACK INCOMPLETE: %s" % ", ".join(problems)
+    return "the %d earlier change%s of this task were rolled back" % (len(done), "" if len(done) == 1 else "s")
+
+
 def main():
     daemon_spec = dict(
         state=dict(type="str", choices=["master", "backup"], required=True),
@@ -197,7 +219,7 @@ def main():
     error = validate(module.params)
     if error:
         module.fail_json(msg=error)
-    adapter = common.connect(module)
+    adapter = common.connect(module, lock=not module.check_mode)
     before = {"timeouts": adapter.timeouts(), "sync_daemons": sorted(adapter.daemons(), key=lambda d: d["state"])}
     after = copy.deepcopy(before)
     cmds, steps = [], []
@@ -225,6 +247,7 @@ def main():
         after["sync_daemons"].sort(key=lambda d: d["state"])
 
     if steps and not module.check_mode:
+        done = []
         try:
             for kind, arg in steps:
                 if kind == "timeouts":
@@ -233,8 +256,10 @@ def main():
                     adapter.stop_daemon(arg)
                 else:
                     adapter.start_daemon(arg)
-        except IPVSKernelError as exc:
-            module.fail_json(msg=str(exc), commands=cmds)
+                done.append((kind, arg))
+        except (IPVSKernelError, OSError) as exc:
+            module.fail_json(msg="%s; %s" % (exc, rollback(adapter, done, before)), commands=cmds,
+                             applied_commands=cmds[:len(done)])
         after = {"timeouts": adapter.timeouts(), "sync_daemons": sorted(adapter.daemons(), key=lambda d: d["state"])}
     result = dict(changed=bool(steps), before=before, after=after, commands=cmds)
     if module._diff:

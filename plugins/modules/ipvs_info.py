@@ -121,7 +121,7 @@ version:
   sample: IP Virtual Server version 1.2.1 (size=4096)
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.lvs.ipvs.plugins.module_utils._module_base import Module as AnsibleModule
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_module as common
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_ipvsadm import render_restore

@@ -158,7 +158,7 @@ commands:
   sample: ["ipvsadm -e -t 192.0.2.10:80 -r 10.0.0.11:8080 -m -w 3"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.lvs.ipvs.plugins.module_utils._module_base import Module as AnsibleModule
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_module as common
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
@@ -210,7 +210,7 @@ def main():
     # Validate before touching anything, even when the service turns out to be missing.
     common.validated(module, normalize_real_server, raw, svc_id, "")
 
-    adapter = common.connect(module, pyroute2=True)
+    adapter = common.connect(module, pyroute2=True, lock=not module.check_mode)
     have = adapter.dump()
     svc = _find(have, service_key, svc_key)
     if svc is None:

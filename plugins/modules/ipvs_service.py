@@ -159,7 +159,7 @@ commands:
   sample: ["ipvsadm -E -t 192.0.2.10:80 -s rr"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.lvs.ipvs.plugins.module_utils._module_base import Module as AnsibleModule
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_module as common
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import normalize_service, service_key
@@ -201,7 +201,7 @@ def main():
     want = common.validated(module, normalize_service, raw, "", False)
     state = module.params["state"]
 
-    adapter = common.connect(module, pyroute2=True)
+    adapter = common.connect(module, pyroute2=True, lock=not module.check_mode)
     have = adapter.dump()
     ops = common.validated(module, plan, [want], have, "deleted" if state == "absent" else "merged")
     after_table, result = common.execute(module, adapter, have, ops)

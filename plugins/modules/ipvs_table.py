@@ -97,6 +97,18 @@ options:
       - Where O(persist) writes. Default C(/etc/sysconfig/ipvsadm) on the Red Hat family,
         C(/etc/ipvsadm.rules) elsewhere (Debian and derivatives).
     type: path
+notes:
+  - "A run killed mid-apply (SIGKILL, a lost connection) stops between two batches of operations.
+    Operations go in make-before-break order across the whole task: services and real servers are
+    added and edited before anything is deleted, so a killed run can leave new services, new real
+    servers, or real servers that were to be removed (at their old weight or at weight 0 when
+    O(drain_timeout) is set), but never a virtual service that had real servers with an empty pool.
+    It cannot leave the rules file half-written (O(persist) writes atomically), but the file may
+    still hold the previous table. Its lock is released by the kernel. The next run converges."
+  - Input the kernel accepts but C(ipvsadm) documents as out of range (weights above 65535, port-0
+    services without persistence, one-packet scheduling on TCP, persistence timeouts above 31 days,
+    DR or tunnel real servers on another port) is applied with a warning, so that whatever
+    RV(gathered) returns can be fed back as O(config) unchanged.
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.attributes
@@ -193,12 +205,15 @@ import os
 import tempfile
 import time
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.lvs.ipvs.plugins.module_utils._module_base import Module as AnsibleModule
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_module as common
+from ansible_collections.lvs.ipvs.plugins.module_utils._files import check_writable
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_ipvsadm import commands, parse_save, render_restore
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
+    IPVSValidationError,
     normalize_table,
+    parse_bool,
     real_server_key,
     service_key,
     service_label,
@@ -210,21 +225,23 @@ DRAIN_POLL = 1.0
 
 
 def _config(raw):
-    """The config option, with ``drained: true`` real servers turned into weight 0."""
+    """The config option, with ``drained: true`` real servers turned into weight 0 (strict boolean)."""
     services = []
-    for svc in raw or []:
+    for i, svc in enumerate(raw or []):
+        if not isinstance(svc, dict):
+            raise IPVSValidationError("config[%d]" % i, "must be a dictionary")
         svc = dict(svc)
         if isinstance(svc.get("real_servers"), list):
             servers = []
-            for rs in svc["real_servers"]:
+            for j, rs in enumerate(svc["real_servers"]):
                 if isinstance(rs, dict) and "drained" in rs:
                     rs = dict(rs)
-                    if rs.pop("drained") in (True, "true", "yes", "True"):
+                    if parse_bool(rs.pop("drained"), "config[%d].real_servers[%d].drained" % (i, j)):
                         rs["weight"] = 0
                 servers.append(rs)
             svc["real_servers"] = servers
         services.append(svc)
-    return normalize_table(services, "config")
+    return normalize_table(services, "config", strict=False)
 
 
 def default_persist_path():
@@ -318,7 +335,16 @@ def main():
         module.fail_json(msg="config: empty with state=%s would remove every owned service; "
                              "set confirm_flush=true if that is what you want" % state)
 
-    adapter = common.connect(module)
+    persist_path = None
+    if p["persist"]:
+        persist_path = p["persist_path"] or default_persist_path()
+        if not module.check_mode:
+            # Proven writable before the first kernel change, not found out after it.
+            problem = check_writable(persist_path, "persist_path")
+            if problem:
+                module.fail_json(msg=problem + "; nothing was changed")
+    # A changing run holds the namespace's lock from before its dump until it exits.
+    adapter = common.connect(module, lock=state != "gathered" and not module.check_mode)
     have = adapter.dump()
     before = [s for s in have if owns(s)]
     if state == "gathered":
@@ -352,10 +378,17 @@ def main():
         result["after"] = [s for s in table if owns(s)]
     if module._diff:
         result["diff"] = common.diff(before, result.get("after", before), "ipvs table")
-    if p["persist"]:
-        path = p["persist_path"] or default_persist_path()
-        changed = persist(module, path, table)
-        result["persisted"] = {"path": path, "changed": changed}
+    if persist_path:
+        try:
+            changed = persist(module, persist_path, table)
+        except OSError as exc:
+            detail = "persist_path: writing %s failed (%s)" % (persist_path, exc.strerror)
+            if ops and not module.check_mode:
+                undo, failures = adapter.undo(first + removals, have)
+                detail += ("; the kernel changes were rolled back" if not failures else
+                           "; ROLLBACK INCOMPLETE: %d of %d undo operations refused" % (len(failures), len(undo)))
+            module.fail_json(msg=detail, commands=result["commands"])
+        result["persisted"] = {"path": persist_path, "changed": changed}
         result["changed"] = result["changed"] or changed
     module.exit_json(**result)
 

@@ -221,7 +221,7 @@ duration:
 import ipaddress
 import time
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.lvs.ipvs.plugins.module_utils._module_base import Module as AnsibleModule
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _probe as probe
 
@@ -233,7 +233,7 @@ def _stats(module, namespace):
     """The director's table with counters (entering ``namespace`` for the read, then coming back)."""
     from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_netlink as netlink  # only for director_stats
 
-    back = probe.enter_namespace(namespace) if namespace else None
+    back = probe.enter_namespace(namespace) if namespace is not None else None
     try:
         adapter = netlink.IPVSAdapter(run=module.run_command)
         try:
@@ -317,7 +317,7 @@ def main():
         before = _stats(module, p["director_namespace"])
     back = None
     try:
-        if p["namespace"]:
+        if p["namespace"] is not None:
             back = probe.enter_namespace(p["namespace"])
         started = time.monotonic()
         results = probe.run(p)

@@ -186,9 +186,10 @@ path:
 import os
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.lvs.ipvs.plugins.module_utils._module_base import Module as AnsibleModule
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _sysctl as S
+from ansible_collections.lvs.ipvs.plugins.module_utils._files import check_writable
 
 
 def _read_file(path):
@@ -253,13 +254,19 @@ def main():
             if module._diff:
                 result["diff"] = dict(before=old_text or "", after="", before_header=path, after_header=path)
             module.exit_json(**result)
+        if p["persist"] and not module.check_mode:
+            # Every file this run will write is proven writable before the first change.
+            for target, field in ((path, "path"), (mod_path, "modules_path")):
+                problem = target and check_writable(target, field)
+                if problem:
+                    raise S.SysctlError(field, problem.split(": ", 1)[1] + "; nothing was changed")
         pending = [m for m in modules if not S.module_loaded(m)]
         if pending and not module.check_mode:
             for name in pending:
                 rc, out, err = module.run_command(["modprobe", name])
                 if rc != 0:
                     raise S.SysctlError("modules", "modprobe %s failed: %s" % (name, (err or out).strip() or "rc %d" % rc))
-        if p["namespace"]:
+        if p["namespace"] is not None:
             S.enter_namespace(p["namespace"])
         values, running, warnings = S.validate(p["sysctls"], S.exists, S.read_value,
                                                pending=pending if module.check_mode else ())
@@ -273,10 +280,26 @@ def main():
         mods_changed = mod_path is not None and new_mods != old_mods
         if not module.check_mode:
             S.apply(changes)
-            if file_changed:
-                _write_file(module, path, new_text)
-            if mods_changed:
-                _write_file(module, mod_path, new_mods, "modules_path")
+            written = []
+            try:
+                if file_changed:
+                    _write_file(module, path, new_text)
+                    written.append((path, old_text))
+                if mods_changed:
+                    _write_file(module, mod_path, new_mods, "modules_path")
+            except (S.SysctlError, OSError) as exc:
+                # A later step failed: undo the running values and the file already written.
+                S.apply([{"key": c["key"], "before": c["after"], "after": c["before"]} for c in reversed(changes)])
+                for target, text in written:
+                    if text is None:
+                        os.unlink(target)
+                    else:
+                        _write_file(module, target, text)
+                if isinstance(exc, S.SysctlError):
+                    field, detail = exc.key, str(exc).split(": ", 1)[1]
+                else:
+                    field, detail = ("modules_path" if written or not file_changed else "path"), exc.strerror or str(exc)
+                raise S.SysctlError(field, "%s; the running values and files this task had changed were restored" % detail) from None
     except S.SysctlError as exc:
         module.fail_json(msg=str(exc), key=exc.key)
     for warning in warnings:

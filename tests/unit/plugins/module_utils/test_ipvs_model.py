@@ -71,7 +71,7 @@ def test_scheduler_flags_are_canonical_names_in_bit_order():
     ({"address": "10.0.0.1", "port": 80, "one_packet": True}, "one_packet", "only for UDP"),
     ({"fwmark": 3, "address": "10.0.0.1"}, "fwmark", "mutually exclusive"),
     ({"fwmark": 3, "protocol": "udp"}, "protocol", "no protocol"),
-    ({"fwmark": 0}, "address", "needs an address"),
+    ({"fwmark": 0}, "fwmark", "out of range 1.."),
     ({"fwmark": 2 ** 32}, "fwmark", "out of range"),
     ({"address": "10.0.0.1", "port": 80, "family": "ipv6"}, "family", "does not match"),
     ({"address": "10.0.0.1", "port": 80, "colour": "red"}, "colour", "unknown option"),

@@ -33,7 +33,7 @@ def test_parsed_then_rendered_is_the_golden_text_again():
     ({"state": "parsed", "running_config": "-A -t 10.0.0.1:80 -s nope\n"},
      "running_config[0].scheduler: 'nope' is not one of"),
     ({"state": "rendered", "config": [{"address": "10.0.0.1", "port": 80, "real_servers": [{"address": "10.0.1.1", "weight": -2}]}]},
-     "config[0].real_servers[0].weight: -2 is out of range 0..65535"),
+     "config[0].real_servers[0].weight: -2 is out of range 0.."),
     ({"state": "rendered", "config": [{"address": "10.0.0.1", "port": 80}, {"address": "10.0.0.1", "port": 80}]},
      "config[1]: service tcp 10.0.0.1:80 is also config[0]"),
     ({"state": "parsed"}, "state is parsed but all of the following are missing: running_config"),

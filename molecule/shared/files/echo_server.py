@@ -3,8 +3,11 @@
 Usage: echo_server.py NAME PORT. Answers every line with "NAME LINE". Stdlib only; prints "ready"
 once listening; runs until killed.
 """
-import socket, sys, threading
+import socket
+import sys
+import threading
 name, port = sys.argv[1], int(sys.argv[2])
+
 
 def serve(conn):
     with conn:
@@ -17,6 +20,7 @@ def serve(conn):
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
                 conn.sendall(name.encode() + b" " + line + b"\n")
+
 
 srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
 srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)

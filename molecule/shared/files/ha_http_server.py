@@ -5,9 +5,14 @@ closed (connections are refused, so the directors' health checks fail) until it 
 /tmp/lvs-maintenance exists it answers 503. Stdlib only; prints "ready" once listening; runs until
 killed (a lab host's service, or a lab machine's systemd unit).
 """
-import os, select, socket, sys, threading
+import os
+import select
+import socket
+import sys
+import threading
 name, port = sys.argv[1], int(sys.argv[2])
 DOWN, MAINTENANCE = "/tmp/lvs-down", "/tmp/lvs-maintenance"
+
 
 def answer(conn):
     with conn:
@@ -24,6 +29,7 @@ def answer(conn):
         conn.sendall(b"HTTP/1.0 " + status + b"\r\nContent-Type: text/plain\r\nContent-Length: "
                      + str(len(body)).encode() + b"\r\n\r\n" + body)
 
+
 def listen():
     srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -31,6 +37,7 @@ def listen():
     srv.bind(("::", port))
     srv.listen(128)
     return srv
+
 
 srv = None if os.path.exists(DOWN) else listen()
 print("ready", flush=True)

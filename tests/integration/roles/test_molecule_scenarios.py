@@ -119,8 +119,8 @@ def boot_figures(log: str, scenario: str, lvs_hosts: set[str]) -> str:
     booted = re.findall(r"^\s+\S+: [\d.]+$", create.split("each:", 1)[-1].split("hosts:", 1)[0].split("waited_for_cpus", 1)[0], re.M)
     reboots = re.findall(r"msg: (\S+) rebooted in (\d+) s", _section(log, scenario, "side_effect"))
     assert reboots and {h for h, _s in reboots} >= lvs_hosts, reboots
-    return "%s machines running in %s s; reboots %s" % (len(booted), boots.group(1) if boots else "?",
-                                                       ", ".join("%s %s s" % r for r in sorted(reboots)))
+    reboot_text = ", ".join("%s %s s" % r for r in sorted(reboots))
+    return "%s machines running in %s s; reboots %s" % (len(booted), boots.group(1) if boots else "?", reboot_text)
 
 
 @pytest.mark.lab(machines=True)

@@ -82,8 +82,8 @@ class MachinesCluster(ha.Cluster):
         logs = self.workdir / "logs"
         logs.mkdir(exist_ok=True)
         with open(logs / f"{key}.log", "ab") as err:
-            proc = subprocess.Popen(self._ssh(name, ["timeout", str(WATCH_MAX_S), *argv]), stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=err, start_new_session=True)
+            proc = self.popen(name, argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+                              start_new_session=True)
         self.procs[key] = proc
         return proc
 

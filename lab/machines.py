@@ -634,7 +634,7 @@ def inventory(d: Path) -> str:
              "    ansible_python_interpreter: /usr/bin/python3", f"    ansible_ssh_common_args: {json.dumps(ssh_args)}",
              "    ansible_pipelining: true",
              "    # No network in the lab: the packages are on the machines' image already.",
-             *[f"    {role}_manage_packages: false" for role in ("nat_director", "dr_director", "tun_director")],
+             "    director_manage_packages: false",
              "    keepalived_packages: []", "  hosts:"]
     for h in state["hosts"]:
         lines += [f"    {h['name']}:", f"      ansible_ssh_host: {h['mgmt']['address']}"]

@@ -18,6 +18,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_ipvsadm import render_restore
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
     IPVSValidationError,
+    normalize_service,
     normalize_table,
     real_server_key,
     service_config,
@@ -181,6 +182,146 @@ def lvs_site(hostvars: t.Any, real_server_hosts: t.Any, services: t.Any) -> dict
     return {"services": out, "vips": vips, "gateways": gateways}
 
 
+_ROLE_FORWARDING = {"nat": "nat", "dr": "dr", "tun": "tunnel", "tunnel": "tunnel"}
+
+
+def lvs_director(services: t.Any, forwarding: t.Any = "dr", name: str = "director_services") -> dict[str, t.Any]:
+    """Validate the director role's services and split what each part of the role needs.
+
+    Each service may carry ``forwarding`` (nat, dr, tun: the default of its real servers, else
+    ``forwarding``) and ``fullnat`` (NAT services only: the director also rewrites the source).
+    Returns ``table`` (canonical services for lvs.ipvs.ipvs_table), ``vips`` (their addresses
+    as host routes), ``fwmarks``, ``fullnat`` (the FULLNAT services' protocol/address/port),
+    ``nat_real_servers`` (addresses of NAT real servers that are not FULLNAT, whose replies must
+    come back through the director), ``schedulers`` and ``methods`` (the forwarding methods used).
+    """
+    default = _ROLE_FORWARDING.get(str(forwarding))
+    if default is None:
+        raise AnsibleFilterError("director_forwarding: %r is not one of nat, dr, tun" % (forwarding,))
+    if services is None:
+        services = []
+    if not isinstance(services, (list, tuple)):
+        raise AnsibleFilterError("%s: must be a list of services" % name)
+    raw, fullnat_idx = [], set()
+    for i, svc in enumerate(services):
+        if not isinstance(svc, t.Mapping):
+            raise AnsibleFilterError("%s[%d]: must be a dictionary" % (name, i))
+        svc = {k: v for k, v in svc.items() if v is not None}
+        method = svc.pop("forwarding", None)
+        svc_default = default
+        if method is not None:
+            svc_default = _ROLE_FORWARDING.get(str(method))
+            if svc_default is None:
+                raise AnsibleFilterError("%s[%d].forwarding: %r is not one of nat, dr, tun" % (name, i, method))
+        fullnat = svc.pop("fullnat", False)
+        if not isinstance(fullnat, bool):
+            raise AnsibleFilterError("%s[%d].fullnat: %r is not a boolean" % (name, i, fullnat))
+        servers = svc.get("real_servers")
+        if servers is None or (isinstance(servers, (list, tuple)) and not servers):
+            raise AnsibleFilterError("%s[%d].real_servers: a service needs at least one real server" % (name, i))
+        if isinstance(servers, (list, tuple)):
+            fixed = []
+            for j, rs in enumerate(servers):
+                if not isinstance(rs, t.Mapping):
+                    raise AnsibleFilterError("%s[%d].real_servers[%d]: must be a dictionary" % (name, i, j))
+                rs = {k: v for k, v in rs.items() if v is not None}
+                rs_method = _ROLE_FORWARDING.get(str(rs.get("forwarding") or svc_default))
+                if rs_method is None:
+                    raise AnsibleFilterError("%s[%d].real_servers[%d].forwarding: %r is not one of nat, dr, tun"
+                                             % (name, i, j, rs.get("forwarding")))
+                if fullnat and rs_method != "nat":
+                    raise AnsibleFilterError("%s[%d].real_servers[%d].forwarding: %s, but fullnat needs nat real servers"
+                                             % (name, i, j, rs.get("forwarding")))
+                fixed.append(dict(rs, forwarding=rs_method))
+            svc["real_servers"] = fixed
+        if fullnat:
+            fullnat_idx.add(i)
+        raw.append(svc)
+    try:
+        table = normalize_table(raw, name)
+        # Already valid: one by one again only to know which canonical service was FULLNAT.
+        canonical = [normalize_service(svc, "%s[%d]" % (name, i)) for i, svc in enumerate(raw)]
+    except IPVSValidationError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+    fullnat, nat_rs = [], []
+    for i, svc in enumerate(canonical):
+        if i in fullnat_idx:
+            if svc["fwmark"] is not None:
+                raise AnsibleFilterError("%s[%d].fullnat: a fwmark service cannot be FULLNAT (give address and port)" % (name, i))
+            fullnat.append({k: svc[k] for k in ("protocol", "family", "address", "port")})
+        else:
+            nat_rs.extend(rs["address"] for rs in svc["real_servers"] if rs["forwarding"] == "nat")
+    vips = sorted({"%s/%d" % (s["address"], 128 if ":" in s["address"] else 32) for s in table if s["address"]},
+                  key=lambda a: (":" in a, ipaddress.ip_interface(a)))
+    return {
+        "table": table,
+        "vips": vips,
+        "fwmarks": sorted({s["fwmark"] for s in table if s["fwmark"] is not None}),
+        "fullnat": fullnat,
+        "nat_real_servers": sorted(set(nat_rs)),
+        "schedulers": sorted({s["scheduler"] for s in table}),
+        "methods": sorted({rs["forwarding"] for s in table for rs in s["real_servers"]}),
+        "families": sorted({s["family"] for s in table}),
+    }
+
+
+_PROTO_NUMBERS = {"tcp": 6, "udp": 17, "sctp": 132}
+
+
+def lvs_nat_rules(director: t.Any, masquerade: t.Any, chain: str, interface: str) -> dict[str, list[str]]:
+    """The director's source-NAT chain per family, as ``iptables -S`` prints it (so it compares as text).
+
+    ``director`` is lvs_director's result, ``masquerade`` canonical networks (lvs_networks): their
+    outbound traffic through ``interface`` is masqueraded. Each FULLNAT service's IPVS traffic to
+    its real servers (the xt_ipvs match, original direction, masquerading method) gets the source
+    address of the interface it leaves by.
+    """
+    out: dict[str, list[str]] = {"ipv4": [], "ipv6": []}
+    for net in masquerade or []:
+        out["ipv6" if ":" in str(net) else "ipv4"].append("-A %s -s %s -o %s -j MASQUERADE" % (chain, net, interface))
+    for svc in (director or {}).get("fullnat") or []:
+        out[svc["family"]].append("-A %s -m ipvs --vproto %d --vaddr %s --vport %d --vdir ORIGINAL --vmethod MASQ -j MASQUERADE"
+                                  % (chain, _PROTO_NUMBERS[svc["protocol"]], svc["address"], svc["port"]))
+    return out
+
+
+def lvs_duplicates(items: t.Any) -> list[t.Any]:
+    """The items that occur more than once, each once, in first-seen order."""
+    seen, twice = [], []
+    for item in items or []:
+        if item in seen and item not in twice:
+            twice.append(item)
+        seen.append(item)
+    return twice
+
+
+def lvs_keepalived_services(table: t.Any, check: t.Any = None, delay_loop: t.Any = 3) -> list[dict[str, t.Any]]:
+    """Canonical services (lvs_director's ``table``) as lvs.ipvs.keepalived virtual servers.
+
+    Every real server gets the health check ``check`` (a keepalived role check: ``type``
+    TCP_CHECK, HTTP_GET, ...) unless its service gives ``checks``; keepalived then owns the
+    services in the IPVS table and takes a failing real server out of it.
+    """
+    out = []
+    for svc in table or []:
+        item = {k: v for k, v in service_config(svc).items() if v not in (None, [], "")}
+        if not svc.get("persistence_timeout"):
+            item.pop("persistence_netmask", None)
+            item.pop("persistence_timeout", None)
+        item["delay_loop"] = delay_loop
+        if check:
+            item["checks"] = [dict(check)]
+        servers = []
+        for rs in svc.get("real_servers") or []:
+            server = {"address": rs["address"], "port": rs["port"], "weight": rs["weight"], "forwarding": rs["forwarding"]}
+            server.update({k: rs[k] for k in ("upper_threshold", "lower_threshold") if rs.get(k)})
+            server.update({k: rs[k] for k in ("tunnel_type", "tunnel_port", "tunnel_checksum") if rs.get(k) is not None})
+            servers.append(server)
+        item["real_servers"] = servers
+        out.append(item)
+    return out
+
+
 def lvs_addr_text(addr_info: t.Any) -> str:
     """``ADDRESS/PREFIX`` of one ``addr_info`` item of ``ip -j address show``."""
     try:
@@ -195,6 +336,10 @@ class FilterModule:
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
         return {
             "ipvs_normalize": ipvs_normalize,
+            "lvs_director": lvs_director,
+            "lvs_duplicates": lvs_duplicates,
+            "lvs_keepalived_services": lvs_keepalived_services,
+            "lvs_nat_rules": lvs_nat_rules,
             "ipvs_restore_text": ipvs_restore_text,
             "ipvs_merge": ipvs_merge,
             "ipvs_stale_real_servers": ipvs_stale_real_servers,

@@ -5,7 +5,7 @@ Usage: http_server.py NAME PORT [BIND]. Stdlib only; no name resolution; runs un
 """
 import socket
 import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NAME, PORT = sys.argv[1], int(sys.argv[2])
 BIND = sys.argv[3] if len(sys.argv) > 3 else "::"
@@ -29,7 +29,9 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-class Server(HTTPServer):
+class Server(ThreadingHTTPServer):
+    # Threads: a connection held open (the removal step's live connections) blocks no other.
+    daemon_threads = True
     address_family = socket.AF_INET6 if ":" in BIND else socket.AF_INET
     allow_reuse_address = True
 

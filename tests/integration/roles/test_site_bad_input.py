@@ -42,7 +42,7 @@ def lab_nat(tmp_path):
         "ansible_nsenter_netns": LAB + "-{{ inventory_hostname }}",
         "ansible_nsenter_mount": "/run/lvs-lab/" + LAB + "/{{ inventory_hostname }}/mnt",
         "ansible_python_interpreter": sys.executable,
-        "nat_director_manage_packages": False}}}))
+        "director_manage_packages": False}}}))
     try:
         yield state, inventory
     finally:
@@ -58,13 +58,13 @@ def site(inventory: Path, extra: dict) -> subprocess.CompletedProcess[str]:
 
 CASES = [
     ("vip-not-an-address", {"lvs_virtual_services": [dict(SERVICE, address="192.0.2.300")]},
-     "nat_director_services[0].address: '192.0.2.300' is not an IPv4 or IPv6 address"),
+     "director_services[0].address: '192.0.2.300' is not an IPv4 or IPv6 address"),
     ("weight-out-of-range", {"lvs_real_server_weight": 70000},
-     "nat_director_services[0].real_servers[0].weight: 70000 is out of range 0..65535"),
+     "director_services[0].real_servers[0].weight: 70000 is out of range 0..65535"),
     ("real-server-twice", {"lvs_virtual_services": [dict(SERVICE, real_servers=[RS1, RS1])]},
-     "nat_director_services[0].real_servers[1]: real server 10.0.1.11:8080 is listed twice"),
+     "director_services[0].real_servers[1]: real server 10.0.1.11:8080 is listed twice"),
     ("bad-vip-list", {"lvs_vips": ["192.0.2.10/24"]},
-     "nat_director_vips[0]: 192.0.2.10/24: a VIP is a single address (/32), not /24"),
+     "director_vips[0]: 192.0.2.10/24: a VIP is a single address (/32), not /24"),
 ]
 
 

@@ -77,6 +77,7 @@ CTL_SOCK = "ctl.sock"
 DISK_SIZE = "1G"
 DEFAULT_MEM = "256M"
 BOOT_TIMEOUT = 300.0
+CPU_WAIT_TIMEOUT = 3600.0  # the keeper waits this long for every CPU slot
 LAB_LIB = "/usr/local/lib/lvs-lab"
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 
@@ -319,7 +320,7 @@ class Keeper:
         try:
             self._set(keeper=os.getpid(), phase="waiting for CPUs")
             for cpu in uml.host_cpus():
-                self.stack.enter_context(uml.cpu_slot(cpu, timeout=3600.0))
+                self.stack.enter_context(uml.cpu_slot(cpu, timeout=CPU_WAIT_TIMEOUT))
             self._set(phase="starting", cpus_held_at=time.time())
             self._netns()
             self._start_switches()
@@ -528,6 +529,16 @@ def ssh(d: Path, host: str, command: str, timeout: float = 60.0, check: bool = T
 
 def wait_running(d: Path, hosts: list[str], timeout: float = BOOT_TIMEOUT) -> dict[str, float]:
     """Wait until each host answers ssh and systemd reports running; seconds from power-on each."""
+    # The boot is timed from when the keeper holds every CPU: other lab work on the machine may
+    # hold slots first (bounded by the keeper's own wait for them).
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < CPU_WAIT_TIMEOUT:
+        st = load_state(d)
+        keeper = st.get("keeper")
+        waiting = st.get("phase") == "waiting for CPUs" and keeper and uml._pid_alive(int(keeper))
+        if not (waiting or (st.get("phase") == "created" and time.monotonic() - t0 < 60)):
+            break
+        time.sleep(1.0)
     state = load_state(d)
     started = {h["name"]: h.get("started_at") or time.time() for h in state["hosts"]}
     deadline = time.monotonic() + timeout

@@ -1,11 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: lvs.ipvs contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the topology roles (nat_director, dr_director, tun_director, dr/tun_real_server).
+"""Filters of the topology roles (director, real_server) and of playbooks/site.yml.
 
 They validate role input on the controller, with the same model as the IPVS modules
 (module_utils/_ipvs_model.py), so that bad input stops a play with a message naming the
-field before any host changes; and they predict the persisted IPVS table in check mode.
+field before any host changes, and derive what each part of a role needs from it.
 """
 
 from __future__ import annotations
@@ -15,88 +15,12 @@ import typing as t
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_ipvsadm import render_restore
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
     IPVSValidationError,
     normalize_service,
     normalize_table,
-    real_server_key,
     service_config,
-    service_key,
-    sort_table,
 )
-
-_IDENTITY = ("protocol", "address", "port", "fwmark", "family")
-
-
-def ipvs_normalize(services: t.Any, forwarding: str | None = None, name: str = "services") -> list[dict[str, t.Any]]:
-    """Validate services (each with ``real_servers``) and return them canonical, sorted.
-
-    ``forwarding`` (nat, dr, tunnel) is the method of the role: it is the default of every
-    real server, and a real server asking for another one is refused.
-    """
-    if services is None:
-        services = []
-    if not isinstance(services, (list, tuple)):
-        raise AnsibleFilterError("%s: must be a list of services" % name)
-    raw = []
-    for i, svc in enumerate(services):
-        if not isinstance(svc, t.Mapping):
-            raise AnsibleFilterError("%s[%d]: must be a dictionary" % (name, i))
-        svc = {k: v for k, v in svc.items() if v is not None}
-        servers = svc.get("real_servers")
-        if servers is None or (isinstance(servers, (list, tuple)) and not servers):
-            raise AnsibleFilterError("%s[%d].real_servers: a service needs at least one real server" % (name, i))
-        if forwarding and isinstance(servers, (list, tuple)):
-            fixed = []
-            for j, rs in enumerate(servers):
-                if not isinstance(rs, t.Mapping):
-                    raise AnsibleFilterError("%s[%d].real_servers[%d]: must be a dictionary" % (name, i, j))
-                rs = {k: v for k, v in rs.items() if v is not None}
-                method = str(rs.get("forwarding") or forwarding)
-                if method != forwarding:
-                    raise AnsibleFilterError("%s[%d].real_servers[%d].forwarding: %r, but this role only builds %s real servers"
-                                             % (name, i, j, method, forwarding))
-                fixed.append(dict(rs, forwarding=forwarding))
-            svc = dict(svc, real_servers=fixed)
-        raw.append(svc)
-    try:
-        return normalize_table(raw, name)
-    except IPVSValidationError as exc:
-        raise AnsibleFilterError(str(exc)) from None
-
-
-def ipvs_restore_text(services: t.Any) -> str:
-    """The table in ``ipvsadm-save -n`` form, exactly as lvs.ipvs.ipvs_info returns it in ``saved``."""
-    return render_restore(sort_table(services or []))
-
-
-def ipvs_merge(have: t.Any, want: t.Any) -> list[dict[str, t.Any]]:
-    """The table after the role's run: ``have`` with each wanted service (and its real servers) as wanted."""
-    table = {service_key(s): s for s in (have or [])}
-    for svc in want or []:
-        table[service_key(svc)] = svc
-    return sort_table(table.values())
-
-
-def ipvs_stale_real_servers(have: t.Any, want: t.Any) -> list[dict[str, t.Any]]:
-    """Real servers of the wanted services that the kernel has but ``want`` does not list.
-
-    Each item has ``service`` (the identifying options for lvs.ipvs.ipvs_real_server), ``address``
-    and ``port``.
-    """
-    current = {service_key(s): s for s in (have or [])}
-    out = []
-    for svc in want or []:
-        kernel = current.get(service_key(svc))
-        if not kernel:
-            continue
-        keep = {real_server_key(rs) for rs in svc.get("real_servers") or []}
-        ident = {k: v for k, v in service_config(svc).items() if k in _IDENTITY and v is not None}
-        for rs in kernel.get("real_servers") or []:
-            if real_server_key(rs) not in keep:
-                out.append({"service": ident, "address": rs["address"], "port": rs["port"]})
-    return out
 
 
 def lvs_vips(vips: t.Any, services: t.Any = None, name: str = "vips") -> list[str]:
@@ -231,7 +155,7 @@ def lvs_director(services: t.Any, forwarding: t.Any = "dr", name: str = "directo
                                              % (name, i, j, rs.get("forwarding")))
                 if fullnat and rs_method != "nat":
                     raise AnsibleFilterError("%s[%d].real_servers[%d].forwarding: %s, but fullnat needs nat real servers"
-                                             % (name, i, j, rs.get("forwarding")))
+                                             % (name, i, j, {"tunnel": "tun"}.get(rs_method, rs_method)))
                 fixed.append(dict(rs, forwarding=rs_method))
             svc["real_servers"] = fixed
         if fullnat:
@@ -335,14 +259,10 @@ class FilterModule:
 
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
         return {
-            "ipvs_normalize": ipvs_normalize,
             "lvs_director": lvs_director,
             "lvs_duplicates": lvs_duplicates,
             "lvs_keepalived_services": lvs_keepalived_services,
             "lvs_nat_rules": lvs_nat_rules,
-            "ipvs_restore_text": ipvs_restore_text,
-            "ipvs_merge": ipvs_merge,
-            "ipvs_stale_real_servers": ipvs_stale_real_servers,
             "lvs_vips": lvs_vips,
             "lvs_addr_text": lvs_addr_text,
             "lvs_networks": lvs_networks,

@@ -1,11 +1,12 @@
-"""The molecule scenarios (molecule/nat, dr, tun: the topology roles; ha: keepalived), on lab machines.
+"""The molecule scenarios (molecule/nat, dr, tun, fullnat, ha_dr: site.yml; ha: keepalived), on lab machines.
 
 Each scenario runs ``molecule test`` on the host (``lab(machines=True)``: alone, with every CPU)
 against lab machines, one UML guest per host booting systemd, reached over ssh
 (lab/machines.py): create (boot them: their kernels have no IPVS module loaded), prepare
 (snapshot), check (site.yml in check mode), converge (first proves check mode changed nothing),
 idempotence, verify (real traffic), side_effect (a real reboot of every director and real
-server), verify, destroy.
+server), verify, side_effect (the removal step: a service, a VIP, a real server with live
+connections and a masquerade source taken out of the inventory), verify, destroy.
 
 Beyond molecule's own verdict, this test reads molecule's output and asserts that the check-mode
 run reported exactly the changes the real run then made (same changed tasks per host), and
@@ -30,7 +31,7 @@ import pytest
 
 from tests.support.collection import ROOT, ensure_importable
 
-SCENARIOS = ("nat", "dr", "tun")
+SCENARIOS = ("nat", "dr", "tun", "fullnat")
 TIMEOUT = 840
 HA_TIMEOUT = 1800
 HA_CYCLES = 10  # failovers per verify (molecule/ha/verify.yml); verify runs before and after the reboot
@@ -101,9 +102,9 @@ def check_predicted(log: str, scenario: str, lvs_hosts: set[str]) -> tuple[set, 
     return predicted, made
 
 
-def verify_outputs(log: str, scenario: str) -> list[str]:
-    """The 'Verify output' block of both verify runs (before and after the reboot), printed."""
-    summaries = [_section(log, scenario, "verify", n) for n in (0, 1)]
+def verify_outputs(log: str, scenario: str, runs: int = 2) -> list[str]:
+    """The 'Verify output' block of each verify run (after converge, the reboot, the removal step), printed."""
+    summaries = [_section(log, scenario, "verify", n) for n in range(runs)]
     blocks = []
     for n, text in enumerate(summaries):
         block = re.search(r"TASK \[Verify output\].*?(?=\n\nPLAY RECAP|\nPLAY RECAP)", text, re.S)
@@ -111,6 +112,14 @@ def verify_outputs(log: str, scenario: str) -> list[str]:
         print("--- molecule %s, verify #%d ---\n%s" % (scenario, n + 1, block.group(0)))
         blocks.append(block.group(0))
     return summaries
+
+
+def removal_step(log: str, scenario: str) -> str:
+    """The removal step's verdict (the second side_effect): its run, the held connections, the request loop."""
+    section = _section(log, scenario, "side_effect", 1)
+    verdict = re.search(r"msg: (removal step: .*?)(?=\n\S|\nPLAY|\Z)", section, re.S)
+    assert verdict, section[-4000:]
+    return " ".join(verdict.group(1).split())
 
 
 def boot_figures(log: str, scenario: str, lvs_hosts: set[str]) -> str:
@@ -130,10 +139,12 @@ def test_molecule_test(scenario, lab_share: Path):
     returncode, log, elapsed = run_molecule(scenario, log_path)
     assert returncode == 0, "molecule test -s %s failed (rc %d):\n%s" % (scenario, returncode, log[-8000:])
 
-    lvs_hosts = {"director", "rs1", "rs2"} if scenario != "nat" else {"director"}
+    lvs_hosts = {"director", "rs1", "rs2"} if scenario in ("dr", "tun") else {"director"}
     predicted, made = check_predicted(log, scenario, lvs_hosts)
-    summaries = verify_outputs(log, scenario)
+    summaries = verify_outputs(log, scenario, runs=3)
     assert "after 1 reboot" in summaries[1]
+    assert "after the removal step" in summaries[2]
+    print(removal_step(log, scenario))
     print("molecule test -s %s: %.0f s; %s; check predicted %d changed tasks, converge made %d"
           % (scenario, elapsed, boot_figures(log, scenario, lvs_hosts), len(predicted), len(made)))
 
@@ -157,3 +168,21 @@ def test_molecule_ha(lab_share: Path):
         assert failover["cycles"] == HA_CYCLES and failover["moved_max_s"] <= 3.5 and not failover["both_held_vip"]
     print("molecule test -s ha: %.0f s; %s; check predicted %d changed tasks, converge made %d"
           % (elapsed, boot_figures(log, "ha", {"dir1", "dir2", "rs1", "rs2", "rs3"}), len(predicted), len(made)))
+
+
+@pytest.mark.lab(machines=True, timeout=TIMEOUT + 600)
+def test_molecule_ha_dr(lab_share: Path):
+    """Two keepalived directors, DR, three real servers from one inventory: split, a killed master, reboot, removal."""
+    returncode, log, elapsed = run_molecule("ha_dr", lab_share / "molecule-ha_dr.log", timeout=TIMEOUT + 480)
+    assert returncode == 0, "molecule test -s ha_dr failed (rc %d):\n%s" % (returncode, log[-8000:])
+    lvs_hosts = {"dir1", "dir2", "rs1", "rs2", "rs3"}
+    predicted, made = check_predicted(log, "ha_dr", lvs_hosts)
+    summaries = verify_outputs(log, "ha_dr", runs=3)
+    assert "after 1 reboot" in summaries[1] and "after the removal step" in summaries[2]
+    for n, text in enumerate(summaries, 1):
+        failover = re.search(r"killed master \S+: .*?none failed after it", text, re.S)
+        assert failover, text[-4000:]
+        print("verify #%d: %s" % (n, " ".join(failover.group(0).split())))
+    print(removal_step(log, "ha_dr"))
+    print("molecule test -s ha_dr: %.0f s; %s; check predicted %d changed tasks, converge made %d"
+          % (elapsed, boot_figures(log, "ha_dr", lvs_hosts), len(predicted), len(made)))

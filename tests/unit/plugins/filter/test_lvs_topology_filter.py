@@ -11,11 +11,18 @@ SVC = {"address": "192.0.2.10", "port": 80, "scheduler": "wrr",
        "real_servers": [{"address": "192.0.2.12", "weight": 1}, {"address": "192.0.2.11", "weight": 2}]}
 
 
-def test_normalize_fills_defaults_forces_the_method_and_sorts():
-    (svc,) = F.ipvs_normalize([SVC], "dr", "dr_director_services")
-    assert svc["protocol"] == "tcp" and svc["persistence_timeout"] == 0
-    assert [(rs["address"], rs["forwarding"], rs["weight"]) for rs in svc["real_servers"]] == [
-        ("192.0.2.11", "dr", 2), ("192.0.2.12", "dr", 1)]
+def test_director_fills_defaults_sets_each_method_and_sorts():
+    mixed = [dict(SVC, real_servers=[{"address": "192.0.2.12", "weight": 1}, {"address": "192.0.2.11", "weight": 2, "forwarding": "tun"}]),
+             {"address": "192.0.2.20", "port": 80, "forwarding": "nat", "fullnat": True, "real_servers": [{"address": "10.0.1.11", "port": 8080}]},
+             {"fwmark": 7, "real_servers": [{"address": "192.0.2.13"}]}]
+    out = F.lvs_director(mixed, "dr", "director_services")
+    first = out["table"][0]
+    assert first["protocol"] == "tcp" and first["persistence_timeout"] == 0
+    assert [(rs["address"], rs["forwarding"], rs["weight"]) for rs in first["real_servers"]] == [
+        ("192.0.2.11", "tunnel", 2), ("192.0.2.12", "dr", 1)]
+    assert out["vips"] == ["192.0.2.10/32", "192.0.2.20/32"] and out["fwmarks"] == [7]
+    assert out["fullnat"] == [{"protocol": "tcp", "family": "ipv4", "address": "192.0.2.20", "port": 80}]
+    assert out["nat_real_servers"] == [] and out["methods"] == ["dr", "nat", "tunnel"] and out["schedulers"] == ["wlc", "wrr"]
 
 
 @pytest.mark.parametrize("services, message", [
@@ -23,34 +30,51 @@ def test_normalize_fills_defaults_forces_the_method_and_sorts():
     ([dict(SVC, real_servers=[{"address": "192.0.2.11", "weight": 70000}])], "x[0].real_servers[0].weight: 70000 is out of range 0..65535"),
     ([dict(SVC, real_servers=[{"address": "192.0.2.11"}, {"address": "192.0.2.11"}])], "x[0].real_servers[1]: real server 192.0.2.11:80 is listed twice"),
     ([dict(SVC, real_servers=[])], "x[0].real_servers: a service needs at least one real server"),
-    ([dict(SVC, real_servers=[{"address": "192.0.2.11", "forwarding": "nat"}])],
-     "x[0].real_servers[0].forwarding: 'nat', but this role only builds dr real servers"),
+    ([dict(SVC, forwarding="masq")], "x[0].forwarding: 'masq' is not one of nat, dr, tun"),
+    ([dict(SVC, real_servers=[{"address": "192.0.2.11", "forwarding": "bogus"}])], "x[0].real_servers[0].forwarding: 'bogus' is not one of"),
+    ([dict(SVC, fullnat=True)], "x[0].real_servers[0].forwarding: dr, but fullnat needs nat real servers"),
+    ([dict(SVC, fullnat="yes")], "x[0].fullnat: 'yes' is not a boolean"),
+    ([{"fwmark": 3, "fullnat": True, "real_servers": [{"address": "10.0.0.1", "forwarding": "nat"}]}], "x[0].fullnat: a fwmark service cannot be FULLNAT"),
     ([SVC, SVC], "x[1]: service tcp 192.0.2.10:80 is also x[0]"),
     ([dict(SVC, scheduler="rrr")], "x[0].scheduler: 'rrr' is not one of"),
 ])
-def test_normalize_refuses_naming_the_field(services, message):
+def test_director_refuses_naming_the_field(services, message):
     with pytest.raises(AnsibleFilterError) as exc:
-        F.ipvs_normalize(services, "dr", "x")
+        F.lvs_director(services, "dr", "x")
     assert message in str(exc.value)
 
 
-def test_restore_text_merge_and_stale():
-    want = F.ipvs_normalize([SVC], "dr")
-    assert F.ipvs_restore_text(want) == ("-A -t 192.0.2.10:80 -s wrr\n-a -t 192.0.2.10:80 -r 192.0.2.11:80 -g -w 2\n"
-                                         "-a -t 192.0.2.10:80 -r 192.0.2.12:80 -g -w 1\n")
-    other = F.ipvs_normalize([{"address": "192.0.2.20", "port": 53, "protocol": "udp",
-                               "real_servers": [{"address": "192.0.2.11"}]}], "dr")
-    have = F.ipvs_normalize([dict(SVC, real_servers=[{"address": "192.0.2.13"}])], "dr") + other
-    merged = F.ipvs_merge(have, want)
-    assert [s["address"] for s in merged] == ["192.0.2.10", "192.0.2.20"]
-    assert merged[0]["real_servers"] == want[0]["real_servers"]
-    assert F.ipvs_stale_real_servers(have, want) == [
-        {"service": {"protocol": "tcp", "address": "192.0.2.10", "port": 80, "family": "ipv4"}, "address": "192.0.2.13", "port": 80}]
-    assert F.ipvs_stale_real_servers([], want) == []
+def test_director_refuses_an_unknown_role_forwarding():
+    with pytest.raises(AnsibleFilterError, match="director_forwarding: 'gre' is not one of nat, dr, tun"):
+        F.lvs_director([SVC], "gre")
+
+
+def test_nat_rules_are_what_iptables_prints():
+    out = F.lvs_director([{"address": "192.0.2.10", "port": 80, "fullnat": True, "real_servers": [{"address": "10.0.1.11", "port": 8080}]},
+                          {"address": "2001:db8::10", "port": 53, "protocol": "udp", "fullnat": True,
+                           "real_servers": [{"address": "2001:db8:1::11"}]}], "nat")
+    rules = F.lvs_nat_rules(out, ["10.0.1.0/24", "2001:db8:1::/64"], "LVS-DIRECTOR", "eth0")
+    assert rules == {
+        "ipv4": ["-A LVS-DIRECTOR -s 10.0.1.0/24 -o eth0 -j MASQUERADE",
+                 "-A LVS-DIRECTOR -m ipvs --vproto 6 --vaddr 192.0.2.10 --vport 80 --vdir ORIGINAL --vmethod MASQ -j MASQUERADE"],
+        "ipv6": ["-A LVS-DIRECTOR -s 2001:db8:1::/64 -o eth0 -j MASQUERADE",
+                 "-A LVS-DIRECTOR -m ipvs --vproto 17 --vaddr 2001:db8::10 --vport 53 --vdir ORIGINAL --vmethod MASQ -j MASQUERADE"]}
+    assert F.lvs_nat_rules(F.lvs_director([SVC], "dr"), [], "X", "eth0") == {"ipv4": [], "ipv6": []}
+
+
+def test_duplicates_and_keepalived_services():
+    assert F.lvs_duplicates(["a", "b", "a", "c", "a", "b"]) == ["a", "b"]
+    assert F.lvs_duplicates([]) == []
+    table = F.lvs_director([SVC], "dr")["table"]
+    (vs,) = F.lvs_keepalived_services(table, {"type": "TCP_CHECK"}, 1)
+    assert vs["address"] == "192.0.2.10" and vs["port"] == 80 and vs["scheduler"] == "wrr" and vs["delay_loop"] == 1
+    assert "persistence_timeout" not in vs and vs["checks"] == [{"type": "TCP_CHECK"}]
+    assert vs["real_servers"] == [{"address": "192.0.2.11", "port": 80, "weight": 2, "forwarding": "dr"},
+                                  {"address": "192.0.2.12", "port": 80, "weight": 1, "forwarding": "dr"}]
 
 
 def test_vips():
-    services = F.ipvs_normalize([SVC], "dr")
+    services = F.lvs_director([SVC], "dr")["table"]
     assert F.lvs_vips([], services) == ["192.0.2.10/32"]
     assert F.lvs_vips(["2001:db8::10", "192.0.2.10/32"]) == ["192.0.2.10/32", "2001:db8::10/128"]
     for bad, message in ((["192.0.2.300"], "v[0]: '192.0.2.300' is not an IPv4 or IPv6 address"),

@@ -27,15 +27,15 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_schema import servi
 AUTHOR = ["lvs.ipvs maintainers (@lvs-ipvs)"]
 
 DIRECTOR_SERVICE_EXTRA = {
-    "forwarding": {"type": "str", "choices": ["nat", "dr", "tun"],
-                   "description": ["Forwarding of this service's real servers; O(director_forwarding) when omitted."]},
+    "forwarding": {"type": "str", "choices": ["nat", "dr", "tun", "tunnel"],
+                   "description": ["Forwarding of this service's real servers (C(tunnel) = C(tun)); O(director_forwarding) when omitted."]},
     "fullnat": {"type": "bool", "default": False,
                 "description": ["NAT services only: the director also rewrites the source to its own address (see docs/fullnat.md),"
                                 " so the real servers need neither the director as gateway nor the same subnet."]},
 }
 DIRECTOR_REAL_SERVER_EXTRA = {
     "forwarding": {"type": "str", "choices": ["nat", "dr", "tun", "tunnel"],
-                   "description": ["Forwarding of this real server; the service's when omitted."]},
+                   "description": ["Forwarding of this real server (C(tunnel) = C(tun)); the service's when omitted."]},
 }
 
 

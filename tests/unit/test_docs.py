@@ -1,6 +1,8 @@
-"""docs/ and playbooks/README.md match the code: the inventories they show are the example
-inventories, the variables they name exist, the HA-DR settings pass the keepalived pre-flight
-checks, the migration example is what ipvs_table state=parsed returns."""
+"""The documentation matches the code: the inventories the pages show are the example inventories,
+the variables they name exist, the removed topology roles are named only where the porting is
+explained, the HA-DR inventory passes the keepalived pre-flight checks the way site.yml feeds them,
+the ownership table is the same in both role READMEs, the migration example is what ipvs_table
+state=parsed returns."""
 
 from __future__ import annotations
 
@@ -15,11 +17,14 @@ from tests.support.collection import ROOT, ensure_importable
 
 ensure_importable()
 
-from ansible_collections.lvs.ipvs.plugins.filter.keepalived import FilterModule  # noqa: E402
+from ansible_collections.lvs.ipvs.plugins.filter.keepalived import FilterModule as KeepalivedFilters  # noqa: E402
+from ansible_collections.lvs.ipvs.plugins.filter.lvs_topology import FilterModule as TopologyFilters  # noqa: E402
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_ipvsadm import parse_save  # noqa: E402
 
 DOCS = ROOT / "docs"
-PAGES = sorted(DOCS.glob("*.md")) + [ROOT / "playbooks" / "README.md"]
+ROLE_READMES = [ROOT / "roles" / "director" / "README.md", ROOT / "roles" / "real_server" / "README.md"]
+PAGES = (sorted(DOCS.glob("*.md")) + [ROOT / "playbooks" / "README.md", ROOT / "README.md",
+                                      ROOT / "roles" / "keepalived" / "README.md"] + ROLE_READMES)
 # Names in the pages that are not variables of this collection, with the reason.
 NOT_OURS = {
     "lvs_ipvs_services",        # migration.md: the host variable the example playbook writes
@@ -27,8 +32,11 @@ NOT_OURS = {
     "lvs_sched", "lvs_method",  # evrardjp.keepalived virtual-server keys
     "keepalived_instances", "keepalived_sync_groups", "keepalived_scripts",  # evrardjp.keepalived variables
 }
-NAME = re.compile(r"\b((?:lvs|nat_director|dr_director|tun_director|dr_real_server|tun_real_server|keepalived|rolling)"
-                  r"_[a-z0-9_]*[a-z0-9])\b")
+NAME = re.compile(r"\b((?:lvs|director|real_server|keepalived|rolling)_[a-z0-9_]*[a-z0-9])\b")
+# The roles lvs.ipvs.director and lvs.ipvs.real_server replaced (and their variable prefixes).
+REMOVED = re.compile(r"\b(nat_director|dr_director|tun_director|dr_real_server|tun_real_server)")
+# Where the removed roles may be named: the porting guide and the "replaces" line of the new roles.
+PORTING = {"docs/migration.md", "roles/director/README.md", "roles/real_server/README.md"}
 
 
 def _code_text() -> str:
@@ -47,6 +55,12 @@ def _yaml_blocks(page: Path) -> dict[str, object]:
     return blocks
 
 
+def _inventory(name: str) -> dict[str, object]:
+    inventory = ROOT / "playbooks" / "inventories" / name
+    return {"hosts.yml": yaml.safe_load((inventory / "hosts.yml").read_text()),
+            "group_vars/all.yml": yaml.safe_load((inventory / "group_vars" / "all.yml").read_text())}
+
+
 def test_every_page_is_linked_from_the_index():
     index = (DOCS / "README.md").read_text()
     for page in DOCS.glob("*.md"):
@@ -54,7 +68,7 @@ def test_every_page_is_linked_from_the_index():
             assert "(%s)" % page.name in index, page.name
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_variables_a_page_names_exist(page):
     code = _code_text()
     names = set(NAME.findall(page.read_text())) - NOT_OURS
@@ -62,30 +76,91 @@ def test_the_variables_a_page_names_exist(page):
     assert not missing, "%s names %s, found nowhere in roles/, playbooks/ or plugins/" % (page.name, missing)
 
 
-@pytest.mark.parametrize("mode", ["nat", "dr", "tun"])
+@pytest.mark.parametrize("page", PAGES + [ROOT / "molecule" / "README.md"], ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_removed_roles_are_named_only_in_the_porting_guide(page):
+    if str(page.relative_to(ROOT)) in PORTING:
+        return
+    found = sorted(set(REMOVED.findall(page.read_text())))
+    assert not found, "%s still names %s (replaced by lvs.ipvs.director and lvs.ipvs.real_server)" % (page.name, found)
+
+
+@pytest.mark.parametrize("mode", ["nat", "dr", "tun", "fullnat"])
 def test_topology_pages_show_the_example_inventories(mode):
     blocks = _yaml_blocks(DOCS / ("%s.md" % mode))
-    inventory = ROOT / "playbooks" / "inventories" / mode
-    assert blocks["hosts.yml"] == yaml.safe_load((inventory / "hosts.yml").read_text())
-    assert blocks["group_vars/all.yml"] == yaml.safe_load((inventory / "group_vars" / "all.yml").read_text())
+    inventory = _inventory(mode)
+    assert blocks["hosts.yml"] == inventory["hosts.yml"]
+    assert blocks["group_vars/all.yml"] == inventory["group_vars/all.yml"]
 
 
-def test_ha_dr_settings_pass_the_keepalived_preflight_checks():
-    page = (DOCS / "ha-dr.md").read_text().replace('"{{ vault_vrrp_password }}"', "s3cret")
-    blocks = {}
-    for block in re.findall(r"```yaml\n(.*?)```", page, re.S):
-        first = block.splitlines()[0]
-        if first.startswith("# "):
-            blocks[first.split()[1]] = yaml.safe_load(block)
-    directors = blocks["hosts.yml"]["all"]["children"]["lvs_directors"]["hosts"]
-    group_vars = blocks["group_vars/lvs_directors.yml"]
-    hostvars = {name: dict(group_vars, **host, keepalived_group_hosts=list(directors)) for name, host in directors.items()}
-    filters = FilterModule().filters()
+@pytest.mark.parametrize("page", [DOCS / "ha-dr.md"] + ROLE_READMES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_ha_dr_pages_show_the_ha_dr_inventory(page):
+    blocks = _yaml_blocks(page)
+    inventory = _inventory("ha_dr")
+    assert blocks["hosts.yml"] == inventory["hosts.yml"]
+    assert blocks["group_vars/all.yml"] == inventory["group_vars/all.yml"]
+
+
+def test_ha_dr_inventory_passes_the_keepalived_preflight_checks():
+    """The keepalived settings site.yml derives from playbooks/inventories/ha_dr (lvs_ha: true)."""
+    inventory = _inventory("ha_dr")
+    group_vars = dict(inventory["group_vars/all.yml"], lvs_ha_vrrp={**inventory["group_vars/all.yml"]["lvs_ha_vrrp"]})
+    groups = inventory["hosts.yml"]["all"]["children"]
+    directors, real_servers = groups["lvs_directors"]["hosts"], groups["lvs_real_servers"]["hosts"]
+    topo = TopologyFilters().filters()
+    rs_facts = {name: {"lvs_site_real_server": {"address": host["ansible_host"], "port": None,
+                                                "weight": host.get("lvs_real_server_weight", 1), "gateway": ""}}
+                for name, host in real_servers.items()}
+    site = topo["lvs_site"](rs_facts, list(real_servers), group_vars["lvs_virtual_services"])
+    director = topo["lvs_director"](site["services"], group_vars["lvs_mode"], "director_services")
+    vrrp = group_vars["lvs_ha_vrrp"]
+    instance = {"name": "VI_LVS", "interface": vrrp.get("interface", group_vars["lvs_director_interface"]),
+                "virtual_router_id": vrrp["virtual_router_id"], "auth_pass": vrrp["auth_pass"],
+                "nopreempt": vrrp.get("nopreempt", True), "virtual_ipaddresses": director["vips"]}
+    servers = topo["lvs_keepalived_services"](director["table"], group_vars["lvs_health_check"],
+                                               group_vars["lvs_health_check_delay_loop"])
+    hostvars = {name: dict(host, keepalived_group="lvs_directors", keepalived_group_hosts=list(directors),
+                           keepalived_vrrp_instances=[instance], keepalived_virtual_servers=servers,
+                           keepalived_static_addresses=[], keepalived_ipvs_table_services=[])
+                for name, host in directors.items()}
+    filters = KeepalivedFilters().filters()
     assert filters["keepalived_preflight"](hostvars, list(directors)) == []
     first, second = (filters["keepalived_config"](hostvars, list(directors), name) for name in directors)
-    assert first["instances"][0]["state"] == "MASTER" and second["instances"][0]["state"] == "BACKUP"
-    assert [vs["forwarding"] for vs in first["virtual_servers"]] == ["dr"]
-    assert set(blocks["group_vars/lvs_real_servers.yml"]) == {"dr_real_server_vips", "dr_real_server_interface"}
+    assert [i["name"] for i in first["instances"]] == ["VI_LVS"]
+    # keepalived's lvs_method per real server (the virtual server's own default stays keepalived's NAT).
+    assert {rs["lvs_method"] for vs in first["virtual_servers"] for rs in vs["real_servers"]} == {"DR"}
+    assert first["instances"][0]["priority"] > second["instances"][0]["priority"]
+    assert director["vips"] == ["192.0.2.10/32", "192.0.2.20/32"]
+
+
+def _ownership_table(page: Path) -> str:
+    text = page.read_text()
+    match = re.search(r"<!-- ownership table -->\n(.*?)<!-- /ownership table -->", text, re.S)
+    assert match, "%s has no ownership table" % page.name
+    return match.group(1)
+
+
+def test_the_ownership_table_is_the_same_in_both_role_readmes():
+    director, real_server = (_ownership_table(p) for p in ROLE_READMES)
+    assert director == real_server
+    for path in ("/var/lib/lvs.ipvs/lvs-director.json", "/etc/lvs.ipvs/lvs-director.ipvs.rules",
+                 "/etc/lvs.ipvs/lvs-director.nat4.rules", "LVS-DIRECTOR", "lvs-director.service",
+                 "lvs-real-server.service", "/etc/sysctl.d/90-lvs-director.conf",
+                 "/etc/modules-load.d/lvs-director.conf", "/etc/sysctl.d/90-lvs-real-server.conf"):
+        assert path in director, path
+
+
+def test_the_ownership_table_names_the_roles_defaults():
+    """The paths and names in the table are the roles' defaults."""
+    director = yaml.safe_load((ROOT / "roles" / "director" / "defaults" / "main.yml").read_text())
+    real_server = yaml.safe_load((ROOT / "roles" / "real_server" / "defaults" / "main.yml").read_text())
+    assert director["director_sysctl_file"] == "/etc/sysctl.d/90-lvs-director.conf"
+    assert director["director_modules_file"] == "/etc/modules-load.d/lvs-director.conf"
+    assert director["director_unit_name"] == "lvs-director"
+    assert director["director_state_dir"] == "/var/lib/lvs.ipvs"
+    assert director["director_nat_chain"] == "LVS-DIRECTOR"
+    assert director["director_drain_timeout"] == 30
+    assert real_server["real_server_sysctl_file"] == "/etc/sysctl.d/90-lvs-real-server.conf"
+    assert real_server["real_server_unit_name"] == "lvs-real-server"
 
 
 def test_migration_example_is_what_parsed_returns():

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 
 UPPER = "/lab/disk/upper"
 FILE_ROOTS = ("etc", "usr/local", "var/lib")
@@ -22,9 +23,16 @@ SYSCTL_ROOTS = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv4/conf", "/pr
 SYSCTL_SKIP = ("stable_secret",)
 
 
-def out(argv: list[str]) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
-    return proc.stdout if proc.returncode == 0 else f"rc {proc.returncode}: {proc.stderr.strip()}"
+def out(argv: list[str], attempts: int = 3) -> str:
+    # A busy machine's systemd can time out a D-Bus call ("Connection timed out"): asked again,
+    # at most ``attempts`` times, so that a snapshot records the state and not the load.
+    for attempt in range(attempts):
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+        if proc.returncode == 0:
+            return proc.stdout
+        if attempt + 1 < attempts:
+            time.sleep(2.0)
+    return f"rc {proc.returncode}: {proc.stderr.strip()}"
 
 
 def ipj(*args: str) -> object:

@@ -262,8 +262,11 @@ def build_seed(d: Path, topo: dict[str, Any], host: dict[str, Any], pubkey: str)
     if spec is None or not spec.submodule_search_locations:
         raise MachinesError("lab machines: pyroute2 is not installed in this Python (scripts/setup.sh)")
     src = Path(list(spec.submodule_search_locations)[0])
-    shutil.copytree(src, seed / _target_python_lib().lstrip("/") / "pyroute2",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    target = seed / _target_python_lib().lstrip("/") / "pyroute2"
+    shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
+    # Byte-compiled as a package install does (Debian's py3compile): importing it then writes nothing
+    # on the machine, so a check-mode run that imports it leaves the disk as it was.
+    _run(["/usr/bin/python3", "-m", "compileall", "-q", "-d", f"{_target_python_lib()}/pyroute2", str(target)])
     for rel in topo["files"]:
         p = (uml.REPO_ROOT / rel).resolve()
         if not p.is_file() or not p.is_relative_to(uml.REPO_ROOT):
@@ -319,8 +322,11 @@ class Keeper:
         signal.signal(signal.SIGINT, lambda *_: setattr(self, "stopping", True))
         try:
             self._set(keeper=os.getpid(), phase="waiting for CPUs")
-            for cpu in uml.host_cpus():
-                self.stack.enter_context(uml.cpu_slot(cpu, timeout=CPU_WAIT_TIMEOUT))
+            # LVS_LAB_SHARED_CPUS=1 (development only): share the CPUs with other lab work instead
+            # of waiting for every slot; the machines are slower but start at once.
+            if os.environ.get("LVS_LAB_SHARED_CPUS") != "1":
+                for cpu in uml.host_cpus():
+                    self.stack.enter_context(uml.cpu_slot(cpu, timeout=CPU_WAIT_TIMEOUT))
             self._set(phase="starting", cpus_held_at=time.time())
             self._netns()
             self._start_switches()

@@ -77,7 +77,7 @@ def parse_address(raw: t.Any, field: str) -> dict[str, t.Any]:
     if not isinstance(raw, str):
         raise VipError(field, "%r is not an address (give a string such as 192.0.2.10 or 2001:db8::10)" % (raw,))
     text = raw.strip()
-    address, _, prefix = text.partition("/")
+    address, slash, prefix = text.partition("/")
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -85,7 +85,7 @@ def parse_address(raw: t.Any, field: str) -> dict[str, t.Any]:
     if "%" in address:
         raise VipError(field, "%r: a VIP has no zone index" % raw[:80])
     full = 32 if ip.version == 4 else 128
-    if prefix:
+    if slash:
         if prefix != str(full):
             raise VipError(field, "%r: a VIP is a single address, /%d or no prefix length" % (raw[:80], full))
     if ip.is_unspecified or ip.is_multicast or ip.is_loopback:

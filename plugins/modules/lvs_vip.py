@@ -218,6 +218,9 @@ def run(module):
     """The task; raises V.VipError naming the field."""
     p = module.params
     interface = V.validate_interface(p["interface"])
+    if p["addresses"] is None and p["state"] != "absent":
+        # A null list (an undefined variable) must not mean "own nothing" to state=exact.
+        raise V.VipError("addresses", "is required with state=%s (a list; [] for none)" % p["state"])
     want = V.validate_addresses(p["addresses"])
     label = V.validate_label(p["label"], interface, any(v["family"] == 4 for v in want))
     scope = V.SCOPES[p["scope"] or ("host" if interface == "lo" else "global")]

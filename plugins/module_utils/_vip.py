@@ -28,6 +28,8 @@ import ipaddress
 import json
 import os
 import re
+import socket
+import struct
 import tempfile
 import time
 import typing as t
@@ -44,6 +46,10 @@ SCOPE_NAMES = {v: k for k, v in SCOPES.items()}
 IFA_F_NODAD = 0x02
 IFA_F_DEPRECATED = 0x20
 IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
+IFF_NOARP = 0x80
+ARPHRD_ETHER = 1
+ETH_P_ARP = 0x0806
 FOREVER = 0xFFFFFFFF
 LOCK_TIMEOUT = 120.0
 LOCK_DIR = "/run/lock"
@@ -412,7 +418,9 @@ class Rtnl:
             names.append(ifname)
             if ifname == name:
                 self.ifname = name
-                return {"index": msg["index"], "up": bool(msg["flags"] & IFF_UP), "name": name}
+                return {"index": msg["index"], "up": bool(msg["flags"] & IFF_UP), "name": name,
+                        "mac": msg.get_attr("IFLA_ADDRESS"),
+                        "arp": msg["ifi_type"] == ARPHRD_ETHER and not msg["flags"] & (IFF_NOARP | IFF_LOOPBACK)}
         hint = ""
         if name in ("tunl0", "ip6tnl0", "sit0", "gre0", "ip6gre0"):
             hint = " (%s appears when its kernel module is loaded: modprobe %s)" % (
@@ -489,3 +497,38 @@ def undo(rtnl: t.Any, index: int, done: t.Sequence[t.Mapping[str, t.Any]]) -> st
     if failed:
         return "; ROLLBACK INCOMPLETE: undoing the %d earlier change(s) failed: %s" % (len(done), "; ".join(failed))
     return "; the %d earlier change(s) of this task were undone" % len(done)
+
+
+# -- announcements (I/O) ----------------------------------------------------------
+
+def arp_frame(mac: str, address: str, reply: bool) -> bytes:
+    """A gratuitous ARP request (or reply) for ``address`` from ``mac``, as an Ethernet frame (pure)."""
+    hw = bytes.fromhex(mac.replace(":", ""))
+    ip = ipaddress.IPv4Address(address).packed
+    target_hw = b"\xff" * 6 if reply else b"\x00" * 6
+    return (b"\xff" * 6 + hw + struct.pack("!H", ETH_P_ARP)
+            + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 2 if reply else 1) + hw + ip + target_hw + ip)
+
+
+def na_message(mac: str, address: str) -> bytes:
+    """An unsolicited neighbour advertisement (override flag, target link-layer address) for
+    ``address``; ICMPv6 without checksum, which the kernel fills in for raw ICMPv6 sockets (pure)."""
+    hw = bytes.fromhex(mac.replace(":", ""))
+    return (struct.pack("!BBHI", 136, 0, 0, 0x20000000) + ipaddress.IPv6Address(address).packed
+            + struct.pack("!BB", 2, 1) + hw)
+
+
+def announce(link: t.Mapping[str, t.Any], vip: t.Mapping[str, t.Any]) -> None:
+    """Tell the neighbours of ``link`` that ``vip`` is here now: a gratuitous ARP request and reply
+    (IPv4) or an unsolicited neighbour advertisement to all nodes (IPv6). Raises OSError."""
+    if vip["family"] == 4:
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as sock:
+            sock.bind((link["name"], ETH_P_ARP))
+            for reply in (False, True):
+                sock.send(arp_frame(link["mac"], vip["address"], reply))
+        return
+    with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as sock:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, link["index"])
+        sock.bind((vip["address"], 0, 0, link["index"]))
+        sock.sendto(na_message(link["mac"], vip["address"]), ("ff02::1", 0, 0, link["index"]))

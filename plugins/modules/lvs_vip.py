@@ -90,6 +90,17 @@ options:
       - Defaults to C(/var/lib/lvs.ipvs/vips/<interface>.json), or
         C(/var/lib/lvs.ipvs/vips/netns-<namespace>/<interface>.json) with O(namespace).
     type: path
+  announce:
+    description:
+      - After adding an address, tell the neighbours on the link that it is here now, so that they update
+        a cached entry at once (a VIP moved from another host); for IPv4 a gratuitous ARP request and
+        reply, for IPv6 an unsolicited neighbour advertisement to all nodes (override flag).
+      - Sent by the module itself (a raw socket; no C(arping) or C(ndisend) needed), once per new address,
+        and only on a device with ARP (not C(lo), tunnels or C(NOARP) devices, where it is skipped). A
+        failure to send is a warning, not an error (the address is configured).
+      - Not for a DR real server's VIPs, which must stay unknown to the neighbours.
+    type: bool
+    default: false
   namespace:
     description:
       - Network namespace (a name from C(ip netns list), or an absolute path such as C(/proc/1234/ns/net))
@@ -103,7 +114,6 @@ notes:
     O(namespace) when one is given).
   - Changing runs on the same O(state_path) are serialized with an C(flock) under C(/run/lock) (bounded
     wait of 120 seconds, then a failure that changes nothing); the interface is read after the lock is taken.
-  - No gratuitous ARP or unsolicited neighbour advertisement is sent for new addresses.
   - Belongs to the C(group/lvs.ipvs.ipvs) action group, so C(module_defaults) for that group (for
     example O(namespace)) apply here too.
 attributes:
@@ -132,6 +142,8 @@ EXAMPLES = r"""
     interface: eth0
     addresses: [192.0.2.10, 2001:db8::10]
     state: exact
+    # Neighbours that cached another host for a VIP update their entry at once.
+    announce: true
 
 - name: DR real server, the VIPs on lo (IPv4 scope host)
   lvs.ipvs.lvs_vip:
@@ -206,6 +218,12 @@ state_file_changed:
   description: Whether the state file was (or in check mode would be) written or removed.
   returned: success
   type: bool
+announced:
+  description: The new addresses announced to the neighbours with O(announce) (in check mode, that would be).
+  returned: success
+  type: list
+  elements: str
+  sample: [192.0.2.10/32]
 """
 
 from ansible.module_utils.basic import missing_required_lib
@@ -257,6 +275,17 @@ def run(module):
                         path, exc.strerror or exc, V.undo(rtnl, link["index"], ops))) from None
     finally:
         rtnl.close()
+    announced = []
+    if p["announce"] and link["arp"] and link["mac"]:
+        for op in ops:
+            if op["op"] in ("add", "replace"):
+                if not module.check_mode:
+                    try:
+                        V.announce(link, op)
+                    except OSError as exc:
+                        module.warn("announce: %s was added but could not be announced: %s" % (V.text(op), exc.strerror or exc))
+                        continue
+                announced.append(V.text(op))
     for addr in result["not_owned"]:
         module.warn("%s: %s is already on %s but not owned by this module (%s): left as it is"
                     % (addr["field"], V.text(addr), interface,
@@ -274,6 +303,7 @@ def run(module):
         label=label,
         state_path=path,
         state_file_changed=file_changed,
+        announced=announced,
     )
     if module._diff:  # pylint: disable=protected-access
         header = "%s: addresses owned by lvs_vip" % interface
@@ -293,6 +323,7 @@ def main():
             scope=dict(type="str", choices=["global", "host"]),
             ipv6_deprecated=dict(type="bool", default=True),
             state_path=dict(type="path"),
+            announce=dict(type="bool", default=False),
             namespace=dict(type="str"),
         ),
         required_if=[("state", "present", ("addresses",)), ("state", "exact", ("addresses",))],

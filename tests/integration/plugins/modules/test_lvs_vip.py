@@ -12,7 +12,8 @@ from tests.support.modules import run_module
 
 pytestmark = pytest.mark.lab
 
-HOST4, HOST6 = "192.0.2.1/24", "2001:db8::1/64"
+HOST4 = "192.0.2.1/24"
+HOST6 = "2001:db8::1/64"
 
 
 def ip(ns, *args, check=True):
@@ -102,7 +103,7 @@ def test_exact_removes_only_what_it_owns(ns, tmp_path):
 def test_a_listed_address_it_does_not_own_is_left_alone(ns, tmp_path):
     ip(ns, "address", "add", "198.51.100.9/32", "dev", "d0")
     ip(ns, "address", "add", "2001:db8::99/128", "dev", "d0", "nodad")
-    res = vip(ns, tmp_path, addresses=["198.51.100.9", "2001:db8::99", HOST4.split("/")[0]], state="exact")
+    res = vip(ns, tmp_path, addresses=["198.51.100.9", "2001:db8::99", "192.0.2.1"], state="exact")
     assert res["changed"] is False and res["commands"] == [] and res["addresses"] == []
     assert res["not_owned"] == ["192.0.2.1/24", "198.51.100.9/32", "2001:db8::99/128"]
     assert "addresses[0]: 198.51.100.9/32 is already on d0 but not owned" in str(res["warnings"])
@@ -261,3 +262,35 @@ def test_a_tunnel_device_that_does_not_exist_yet_is_named(netns, tmp_path):
                                  "state_path": str(tmp_path / "x.json")}, check=True)
     assert res.get("failed") and "interface: no device sit0 here (sit0 appears when its kernel module is loaded: modprobe sit)" in res["msg"]
     assert not os.path.exists("/sys/module/sit"), "check mode loaded a module"
+
+
+def neigh(ns, dev, address):
+    out = json.loads(ip(ns, "-j", "neigh", "show", "dev", dev, "to", address).stdout)
+    return out[0].get("lladdr") if out else None
+
+
+def test_announce_updates_the_neighbours_cache(netns, tmp_path):
+    director, peer = netns(), netns()
+    ip(director, "link", "add", "v0", "type", "veth", "peer", "name", "v1", "netns", peer)
+    for ns, dev, a4, a6 in ((director, "v0", "192.0.2.1/24", "2001:db8::1/64"), (peer, "v1", "192.0.2.2/24", "2001:db8::2/64")):
+        ip(ns, "link", "set", dev, "up")
+        ip(ns, "address", "add", a4, "dev", dev)
+        ip(ns, "address", "add", a6, "dev", dev, "nodad")
+    mac = json.loads(ip(director, "-j", "link", "show", "dev", "v0").stdout)[0]["address"]
+    old = "02:00:00:00:00:99"  # the host that held the VIPs before
+    for vip_ in ("192.0.2.10", "2001:db8::10"):
+        ip(peer, "neigh", "replace", vip_, "lladdr", old, "dev", "v1", "nud", "stale")
+    args = {"interface": "v0", "namespace": director, "addresses": ["192.0.2.10", "2001:db8::10"], "announce": True,
+            "state_path": str(tmp_path / "v0.json")}
+    checked = run_module("lvs_vip", args, check=True)
+    assert checked["announced"] == ["192.0.2.10/32", "2001:db8::10/128"]
+    assert neigh(peer, "v1", "192.0.2.10") == old
+    done = run_module("lvs_vip", args)
+    assert done["announced"] == checked["announced"] and not done.get("warnings"), done
+    assert neigh(peer, "v1", "192.0.2.10") == mac
+    assert neigh(peer, "v1", "2001:db8::10") == mac
+    assert run_module("lvs_vip", args)["announced"] == []
+    # Not on a device without ARP.
+    ip(director, "link", "add", "d0", "type", "dummy")
+    quiet = run_module("lvs_vip", dict(args, interface="d0", state_path=str(tmp_path / "d0.json")))
+    assert quiet["added"] and quiet["announced"] == []

@@ -320,6 +320,15 @@ def test_a_refused_op_undoes_the_earlier_ones_and_says_so():
         V.apply_ops(broken, 1, res["ops"])
 
 
+def test_announcement_packets():
+    arp = V.arp_frame("02:00:00:00:00:01", "192.0.2.10", reply=False)
+    assert arp.hex() == ("ffffffffffff" "020000000001" "0806" "0001" "0800" "06" "04" "0001"
+                         "020000000001" "c000020a" "000000000000" "c000020a")
+    assert V.arp_frame("02:00:00:00:00:01", "192.0.2.10", reply=True).hex()[40:44] == "0002"
+    na = V.na_message("02:00:00:00:00:01", "2001:db8::10")
+    assert na.hex() == ("88" "00" "0000" "20000000" "20010db8000000000000000000000010" "02" "01" "020000000001")
+
+
 # -- the module, in process (check mode, a namespace that does not exist) ----------------
 
 BASE = {"interface": "eth0", "addresses": ["192.0.2.10", "2001:db8::10"], "state": "exact", "state_path": "/nonexistent/x.json"}

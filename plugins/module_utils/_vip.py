@@ -447,22 +447,34 @@ class Rtnl:
             out.append(cur)
         return sorted(out, key=sort_key)
 
+    def _add(self, index: int, op: t.Mapping[str, t.Any], kind: str) -> None:
+        if op["family"] == 4:
+            kwargs: dict[str, t.Any] = {"scope": op.get("scope", 0)}
+            if op.get("label"):
+                kwargs["label"] = op["label"]
+        else:
+            kwargs = {"flags": IFA_F_NODAD, "preferred": 0 if op.get("deprecated") else FOREVER, "valid": FOREVER}
+        self.ipr.addr(kind, index=index, address=op["address"], prefixlen=op["prefixlen"], **kwargs)
+
     def apply(self, index: int, op: t.Mapping[str, t.Any]) -> None:
-        """One operation; raises VipError naming ``op['field']`` when the kernel refuses it."""
+        """One operation, whole or not at all; raises VipError naming ``op['field']`` when the kernel refuses it."""
         try:
             if op["op"] == "del":
                 self.ipr.addr("del", index=index, address=op["address"], prefixlen=op["prefixlen"])
-                return
-            if op["op"] == "replace":
+            elif op["op"] == "change":
+                self._add(index, op, "replace")
+            elif op["op"] == "add":
+                self._add(index, op, "add")
+            else:  # replace: the kernel cannot change an IPv4 address's scope or label in place
                 self.ipr.addr("del", index=index, address=op["old"]["address"], prefixlen=op["old"]["prefixlen"])
-            kind = "replace" if op["op"] == "change" else "add"
-            if op["family"] == 4:
-                kwargs: dict[str, t.Any] = {"scope": op.get("scope", 0)}
-                if op.get("label"):
-                    kwargs["label"] = op["label"]
-            else:
-                kwargs = {"flags": IFA_F_NODAD, "preferred": 0 if op.get("deprecated") else FOREVER, "valid": FOREVER}
-            self.ipr.addr(kind, index=index, address=op["address"], prefixlen=op["prefixlen"], **kwargs)
+                try:
+                    self._add(index, op, "add")
+                except self.error:
+                    try:
+                        self._add(index, op["old"], "add")  # put the old one back: the op did nothing
+                    except self.error:
+                        pass
+                    raise
         except self.error as exc:
             reason = exc.args[1] if len(exc.args) > 1 else str(exc)
             raise VipError(op["field"], "the kernel refused `%s`: %s" % (" && ".join(commands([op], self.ifname)), reason)) from None

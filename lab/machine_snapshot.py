@@ -106,7 +106,8 @@ def main() -> None:
         "sysctls": sysctls(),
         "units_active": sorted(out(["systemctl", "list-units", "--state=active", "--plain", "--no-legend",
                                     "--type=service,socket,timer"]).split("\n")),
-        "units_enabled": sorted(out(["systemctl", "list-unit-files", "--state=enabled", "--plain",
+        # From the unit files on disk (--root: no D-Bus call a busy systemd could time out).
+        "units_enabled": sorted(out(["systemctl", "--root=/", "list-unit-files", "--state=enabled", "--plain",
                                      "--no-legend"]).split("\n")),
         "files": files(),
     }

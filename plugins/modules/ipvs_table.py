@@ -38,13 +38,14 @@ options:
     elements: dict
   src:
     description:
-      - A file holding the table, read instead of O(config) (mutually exclusive with it): a YAML or
+      - A file holding the table, read instead of O(config) (mutually exclusive with it), as a YAML or
         JSON list of services in O(config) shape (or a mapping with one key whose value is that list,
         such as a vars file that defines one variable), or C(ipvsadm-save -n) text.
-      - The file is on the controller (looked up like M(ansible.builtin.copy)'s O(ansible.builtin.copy#module:src):
-        the role's or playbook's C(files/) first) and transferred to the target for the run, or on the
-        target with O(remote_src=true). It is not templated, and Ansible never loads it as variables:
-        for a table of thousands of services that is most of the run time saved.
+      - The file is on the controller (looked up like the O(ansible.builtin.copy#module:src) of
+        M(ansible.builtin.copy), in the role's or playbook's C(files/) first) and transferred to the
+        target for the run, or on the target with O(remote_src=true). It is not templated, and Ansible
+        never loads it as variables; for a table of thousands of services that is most of the run
+        time saved. JSON is read fastest.
       - YAML is read with PyYAML's C loader when libyaml is there (on the target); JSON and
         C(ipvsadm-save) text need nothing beyond Python.
     type: path
@@ -132,7 +133,7 @@ options:
       - Write the resulting table, restorable without loss, to O(persist_path) so that the
         distribution's ipvsadm service restores it at boot. Written atomically, and only when
         its content changes.
-      - With O(owned), only the owned services are written: services of keepalived or another tool
+      - With O(owned), only the owned services are written. Services of keepalived or another tool
         are theirs to restore, not this task's. Without O(owned), the whole table.
     type: bool
     default: false

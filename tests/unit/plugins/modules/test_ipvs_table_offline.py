@@ -90,3 +90,31 @@ def test_src_missing_and_src_with_config_are_refused(tmp_path):
     assert result.get("failed") and result["msg"].startswith("src: cannot read %s" % (tmp_path / "nope.yml")), result
     result = run_module("ipvs_table", {"src": str(tmp_path / "nope.yml"), "config": TABLE, "state": "rendered"})
     assert result.get("failed") and "mutually exclusive: config|src" in result["msg"], result
+
+
+def test_real_servers_alike_but_for_the_address_are_each_checked_and_warned_about():
+    """Validation is shared between real servers that differ by address only: same result, errors and warnings."""
+    base = {"address": "10.0.0.1", "port": 80}
+    rs = [{"address": "10.0.1.%d" % i, "forwarding": "nat", "weight": 70000} for i in (1, 2)]
+    result = run_module("ipvs_table", {"config": [dict(base, real_servers=rs)], "state": "rendered"})
+    assert result["rendered"].count("-w 70000") == 2
+    assert [w["event"]["msg"] for w in result["warnings"]] == [
+        "config[0].real_servers[%d].weight: 70000 is above the documented maximum 65535; the kernel keeps it" % i for i in (0, 1)]
+    for bad, message in ((True, "True is not an integer"), (1.0, "1.0 is not an integer")):
+        servers = [{"address": "10.0.1.1", "weight": 1}, {"address": "10.0.1.2", "weight": bad}]
+        result = run_module("ipvs_table", {"config": [dict(base, real_servers=servers)], "state": "rendered"})
+        assert result.get("failed") and result["msg"] == "config[0].real_servers[1].weight: %s" % message, result
+    servers = [{"address": "10.0.1.1"}, {"address": "2001:db8::1"}]
+    result = run_module("ipvs_table", {"config": [dict(base, real_servers=servers)], "state": "rendered"})
+    assert result.get("failed") and result["msg"].startswith("config[0].real_servers[1].address: 2001:db8::1 is ipv6"), result
+    servers = [{"address": "10.0.1.1"}, {"address": "10.0.1.1.5"}]
+    result = run_module("ipvs_table", {"config": [dict(base, real_servers=servers)], "state": "rendered"})
+    assert result.get("failed") and result["msg"] == "config[0].real_servers[1].address: '10.0.1.1.5' is not an IPv4 or IPv6 address"
+
+
+def test_plain_ipvsadm_lines_split_like_shlex():
+    from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_ipvsadm import parse_save
+    text = "-A -t 10.0.0.1:80 -s rr\n-a  -t\t10.0.0.1:80 -r 10.0.1.1:80 -m -w 2 # no comment\n"
+    with pytest.raises(Exception, match="unknown ipvsadm option '#'"):
+        parse_save(text)
+    assert parse_save("-A -t 10.0.0.1:80 -s 'rr'\n") == parse_save("-A -t 10.0.0.1:80 -s rr\n")

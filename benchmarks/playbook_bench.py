@@ -224,7 +224,8 @@ def measure(services: int, work: Path) -> tuple[dict, dict, dict]:
             ns.run(edit + ["1"])
             add("task ipvsadm-save -n", playbook(cmd("save", ns.name, "ipvsadm-save -n")))
         with Namespace() as ns:
-            add("task ipvsadm -R", playbook(play(work, "restore-%d" % services, [{"ansible.builtin.shell": "ip netns exec %s ipvsadm -R < %s" % (ns.name, rules)}])))
+            restore = [{"ansible.builtin.shell": "ip netns exec %s ipvsadm -R < %s" % (ns.name, rules)}]
+            add("task ipvsadm -R", playbook(play(work, "restore-%d" % services, restore)))
         add("playbook without task", playbook(empty))
         # ipvs_table with src.
         with Namespace() as ns:
@@ -265,7 +266,7 @@ def measure(services: int, work: Path) -> tuple[dict, dict, dict]:
     if VARS:
         profile.update(controller_profile(vars_path))
     figures = {k: med(v) for k, v in fig.items()}
-    return figures, profile, {k: v for k, v in fig.items()}
+    return figures, profile, dict(fig)
 
 
 def main() -> int:

@@ -71,7 +71,7 @@ options:
       - "Off by default, unlike the network resource modules of C(ansible.netcommon), which always
         return C(before) and C(after): with a table of thousands of services those two copies are
         most of the result, and handling them on the controller costs more than the kernel work.
-        By default the result is RV(changed), RV(commands), RV(summary) (counts) and, with C(--diff),
+        By default the result is C(changed), RV(commands), RV(summary) (counts) and, with C(--diff),
         a diff of the services that change only."
       - O(state=gathered) always returns its table (RV(gathered)); that is its point.
     type: bool

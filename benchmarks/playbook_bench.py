@@ -235,6 +235,10 @@ def measure(services: int, work: Path) -> tuple[dict, dict, dict]:
             add("weight change ops", len(ops))
             add("task weight change (src)", playbook(ipvs("weight", ns.name, src=weight.name, state="overridden")))
             add("task weight change (src) --diff", playbook(ipvs("weight-back", ns.name, src=src.name, state="overridden"), "--diff"))
+            # A second no-op / weight change pair: the two are compared within 2 x ipvsadm -e.
+            add("task no-op (src)", playbook(ipvs("noop", ns.name, src=src.name, state="overridden")))
+            add("task weight change (src)", playbook(ipvs("weight", ns.name, src=weight.name, state="overridden")))
+            add("task weight change (src)", playbook(ipvs("weight-back-plain", ns.name, src=src.name, state="overridden")))
             add("task no-op (src), return_tables", playbook(ipvs("noop-tables", ns.name, src=src.name, state="overridden", return_tables=True)))
             if run == 0:
                 add("task no-op (src YAML)", playbook(ipvs("noop-yaml", ns.name, src=src_yaml.name, state="overridden")))

@@ -1,7 +1,7 @@
 """ipvs_table as a user runs it: real ansible-playbook runs against localhost, inside a lab guest.
 
     make bench      # runs benchmarks/ipvs_table_bench.py, then this file
-    .venv/bin/python -m lab run --timeout 1800 -- .venv/bin/python benchmarks/playbook_bench.py
+    .venv/bin/python -m lab run --mem 3G --timeout 3400 -- .venv/bin/python benchmarks/playbook_bench.py
 
 Knobs: BENCH_SIZES (services, default "1000,5000"; 10 real servers each), BENCH_RUNS (medians
 of, default 3), BENCH_VARS=0 skips the (slow) vars-file playbooks.

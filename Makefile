@@ -33,9 +33,11 @@ demo: setup
 ha-demo: setup
 	.venv/bin/python -m lab run --timeout 300 -- .venv/bin/python -m lab.ha_demo
 
-## ipvs_table vs ipvsadm on the lab kernel: 100, 1,000 and 5,000 services x 10 real servers.
+## ipvs_table vs ipvsadm on the lab kernel: 100, 1,000 and 5,000 services x 10 real servers (in-process and module
+## process), then as a user runs it: ansible-playbook at 1,000 and 5,000 x 10, with its profile (BENCH_SIZES, BENCH_RUNS).
 bench: setup
 	.venv/bin/python -m lab run --timeout 1800 -- .venv/bin/python benchmarks/ipvs_table_bench.py
+	.venv/bin/python -m lab run --mem 3G --timeout 3400 -- .venv/bin/python benchmarks/playbook_bench.py
 
 ## Lab machines (one UML guest per host, systemd, ssh) of a molecule scenario's platforms, for your own playbooks:
 ##   make lab-up SCENARIO=dr   prints the inventory;   make lab-down SCENARIO=dr   stops and removes them.

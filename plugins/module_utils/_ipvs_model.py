@@ -84,6 +84,8 @@ MAX_WARNINGS = 20
 
 
 _STRICT: list[bool | None] = [True]
+# Validated real servers by _memo_key, shared by the services of one normalize_table call.
+_RS_MEMO: list[dict | None] = [None]
 
 
 def warn(field: str, message: str) -> None:
@@ -379,16 +381,44 @@ def normalize_real_servers(raw: t.Any, svc: t.Mapping[str, t.Any], path: str) ->
     if not isinstance(raw, (list, tuple)):
         raise IPVSValidationError(path, "must be a list")
     out: dict[tuple, dict[str, t.Any]] = {}
+    # Real servers of one service mostly differ by address only: the rest of a record is
+    # validated once per distinct value (same result, same errors; never when it warned).
+    memo = _RS_MEMO[0] if _RS_MEMO[0] is not None else {}
+    shape = (svc["family"], svc["fwmark"] is None, svc["port"])
     for i, item in enumerate(raw):
         item_path = "%s[%d]" % (path, i)
         if not isinstance(item, t.Mapping):
             raise IPVSValidationError(item_path, "must be a dictionary")
-        rs = normalize_real_server(item, svc, item_path)
+        key = _memo_key(item, shape)
+        done = memo.get(key) if key is not None else None
+        if done is not None:
+            rs = dict(done)
+            rs["address"] = parse_address(item["address"], _path(item_path, "address"))
+        else:
+            warned = len(_WARNINGS)
+            rs = normalize_real_server(item, svc, item_path)
+            if key is not None and len(_WARNINGS) == warned:
+                memo[key] = rs
         key = real_server_key(rs)
         if key in out:
             raise IPVSValidationError(item_path, "real server %s is listed twice" % real_server_label(rs))
         out[key] = rs
     return [out[k] for k in sorted(out, key=_real_server_sort_key)]
+
+
+def _memo_key(item: t.Mapping[str, t.Any], shape: tuple) -> tuple | None:
+    """What a real server's validation depends on besides its address: every other field with
+    its type (so 1, 1.0 and True differ), the address family, the strictness and what it uses of
+    its service (``shape``); None when a value is not hashable or the address is not a string."""
+    address = item.get("address")
+    if not isinstance(address, str):
+        return None
+    try:
+        rest = tuple(sorted((k, type(v).__name__, v) for k, v in item.items() if k != "address"))
+        hash(rest)
+    except TypeError:
+        return None
+    return (rest, ":" in address, _STRICT[0], shape)
 
 
 def normalize_real_server(raw: t.Mapping[str, t.Any], svc: t.Mapping[str, t.Any], path: str = "",
@@ -544,12 +574,12 @@ def normalize_table(raw: t.Any, path: str = "config", strict: bool = True) -> li
     persistence, ...) is refused, for new input such as a role's inventory. The modules pass
     ``strict=False``: a table the kernel holds must be readable and re-applicable.
     """
-    saved = _STRICT[0]
-    _STRICT[0] = strict
+    saved, memo = _STRICT[0], _RS_MEMO[0]
+    _STRICT[0], _RS_MEMO[0] = strict, {}
     try:
         return _normalize_table(raw, path)
     finally:
-        _STRICT[0] = saved
+        _STRICT[0], _RS_MEMO[0] = saved, memo
 
 
 def _normalize_table(raw: t.Any, path: str) -> list[dict[str, t.Any]]:

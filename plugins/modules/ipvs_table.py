@@ -32,8 +32,51 @@ options:
         M(lvs.ipvs.ipvs_service), real-server keys those of M(lvs.ipvs.ipvs_real_server).
       - A real server may carry C(drained=true) to keep it at weight 0 without removing it.
       - With O(state=merged), a service without C(real_servers) leaves its real servers alone.
+      - Mutually exclusive with O(src). A big table given here is templated by Ansible on the
+        controller and sent as a module argument; O(src) avoids both.
     type: list
     elements: dict
+  src:
+    description:
+      - A file holding the table, read instead of O(config) (mutually exclusive with it), as a YAML or
+        JSON list of services in O(config) shape (or a mapping with one key whose value is that list,
+        such as a vars file that defines one variable), or C(ipvsadm-save -n) text.
+      - The file is on the controller (looked up like the O(ansible.builtin.copy#module:src) of
+        M(ansible.builtin.copy), in the role's or playbook's C(files/) first) and transferred to the
+        target for the run, or on the target with O(remote_src=true). It is not templated, and Ansible
+        never loads it as variables; for a table of thousands of services that is most of the run
+        time saved. JSON is read fastest.
+      - YAML is read with PyYAML's C loader when libyaml is there (on the target); JSON and
+        C(ipvsadm-save) text need nothing beyond Python.
+    type: path
+    version_added: 1.1.0
+  src_format:
+    description:
+      - How to read O(src). C(auto) goes by the file name (C(.json), C(.yml)/C(.yaml)), else by the
+        content (an C(-A)/C(-a) line first is C(ipvsadm-save) text, anything else JSON if it parses
+        as JSON, else YAML).
+    type: str
+    choices: [auto, yaml, json, ipvsadm]
+    default: auto
+    version_added: 1.1.0
+  remote_src:
+    description:
+      - O(src) is a path on the target, not on the controller.
+    type: bool
+    default: false
+    version_added: 1.1.0
+  return_tables:
+    description:
+      - Also return the whole owned table before (RV(before)) and after (RV(after)) the task.
+      - "Off by default, unlike the network resource modules of C(ansible.netcommon), which always
+        return C(before) and C(after): with a table of thousands of services those two copies are
+        most of the result, and handling them on the controller costs more than the kernel work.
+        By default the result is C(changed), RV(commands), RV(summary) (counts) and, with C(--diff),
+        a diff of the services that change only."
+      - O(state=gathered) always returns its table (RV(gathered)); that is its point.
+    type: bool
+    default: false
+    version_added: 1.1.0
   state:
     description:
       - C(merged) adds and edits what is listed and touches nothing else.
@@ -87,9 +130,11 @@ options:
     default: 0
   persist:
     description:
-      - Write the whole resulting table, restorable without loss, to O(persist_path) so that the
+      - Write the resulting table, restorable without loss, to O(persist_path) so that the
         distribution's ipvsadm service restores it at boot. Written atomically, and only when
         its content changes.
+      - With O(owned), only the owned services are written. Services of keepalived or another tool
+        are theirs to restore, not this task's. Without O(owned), the whole table.
     type: bool
     default: false
   persist_path:
@@ -146,6 +191,22 @@ EXAMPLES = r"""
         real_servers:
           - {address: 10.0.0.11, forwarding: nat, weight: 1}
 
+- name: A table of thousands of services from a file on the controller (not templated, not a vars file)
+  lvs.ipvs.ipvs_table:
+    state: overridden
+    src: ipvs/director1.yml   # files/ipvs/director1.yml; or .json, or ipvsadm-save -n text
+  register: table_run
+
+- name: Show what changed (counts; the full tables only with return_tables=true)
+  ansible.builtin.debug:
+    var: table_run.summary
+
+- name: Restore a saved table kept on the target
+  lvs.ipvs.ipvs_table:
+    state: overridden
+    src: /etc/ipvsadm.rules
+    remote_src: true
+
 - name: Read the table in config shape
   lvs.ipvs.ipvs_table:
     state: gathered
@@ -158,16 +219,31 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+summary:
+  description:
+    - Counts of the owned table before and after the task (after = the plan's prediction in check
+      mode), and of the operations by kind.
+  returned: when the state changes the table
+  type: dict
+  sample: {"services": {"before": 1000, "after": 1000}, "real_servers": {"before": 10000, "after": 10000},
+           "ops": {"set_real_server": 1}}
+  version_added: 1.1.0
 before:
   description: The owned table before the task (not for rendered and parsed).
-  returned: when the kernel was read
+  returned: when O(return_tables=true) and the kernel was read
   type: list
   elements: dict
 after:
   description: The owned table afterwards; in check mode, the prediction from the plan.
-  returned: when the table changed (or, in check mode, would change)
+  returned: when O(return_tables=true) and the table changed (or, in check mode, would change)
   type: list
   elements: dict
+diff:
+  description:
+    - With C(--diff), the services that change, before and after, in C(ipvsadm-save -n) form (thresholds
+      kept). Services the task does not change are left out (O(return_tables) has the whole tables).
+  returned: in diff mode, when the state changes the table
+  type: dict
 commands:
   description: The operations as ipvsadm command lines, in the order they are sent (drain edits included).
   returned: when the state changes the table
@@ -201,7 +277,9 @@ persisted:
   sample: {"path": "/etc/ipvsadm.rules", "changed": true}
 """
 
+import json
 import os
+import re
 import tempfile
 import time
 
@@ -222,26 +300,102 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_netlink import IPVS
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_plan import apply_ops, ownership, plan, split_drain
 
 DRAIN_POLL = 1.0
+# The largest src file read (a restore line is < 300 characters; 1,000,000 real servers fit).
+MAX_SRC = 256 * 1024 * 1024
+_IPVSADM_LINE = re.compile(r"\s*(ipvsadm\s+)?-[AaEe]\s")
 
 
-def _config(raw):
+def _src_format(path, text, fmt):
+    if fmt != "auto":
+        return fmt
+    lower = path.lower()
+    if lower.endswith(".json"):
+        return "json"
+    if lower.endswith((".yml", ".yaml")):
+        return "yaml"
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped[0] in "[{":
+            return "json-or-yaml"  # JSON is YAML too: flow-style YAML starts the same way
+        return "ipvsadm" if _IPVSADM_LINE.match(line) else "yaml"
+    return "ipvsadm"  # empty or only comments: an empty table in every format
+
+
+def _yaml_load(text):
+    """YAML with PyYAML's C loader when libyaml is there (the pure-Python loader is ~10x slower)."""
+    try:
+        import yaml  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        raise IPVSValidationError("src", "reading YAML needs PyYAML on the target; give the table as JSON "
+                                         "or ipvsadm-save -n text, or install PyYAML") from None
+    loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+    try:
+        return yaml.load(text, Loader=loader)  # nosec B506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise IPVSValidationError("src", "not valid YAML: %s" % " ".join(str(exc).split())[:300]) from None
+
+
+def load_src(path, fmt="auto"):
+    """The table held by the file ``path`` (YAML, JSON or ipvsadm-save text), canonical."""
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_SRC:
+            raise IPVSValidationError("src", "%s is %d bytes (at most %d)" % (path, size, MAX_SRC))
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise IPVSValidationError("src", "cannot read %s: %s" % (path, exc.strerror)) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IPVSValidationError("src", "%s is not UTF-8 text (byte %d)" % (path, exc.start)) from None
+    fmt = _src_format(path, text, fmt)
+    if fmt == "ipvsadm":
+        return parse_save(text, "src")
+    raw = None
+    if fmt in ("json", "json-or-yaml"):
+        try:
+            raw = json.loads(text) if text.strip() else []
+        except ValueError as exc:
+            if fmt == "json":
+                raise IPVSValidationError("src", "not valid JSON: %s" % exc) from None
+            fmt = "yaml"
+    if fmt == "yaml":
+        raw = _yaml_load(text)
+    if raw is None:
+        raw = []
+    if isinstance(raw, dict):
+        lists = list(raw.values())
+        if len(lists) != 1 or not isinstance(lists[0], list):
+            keys = "keys %s" % ", ".join(sorted(str(k) for k in raw)[:5]) if len(raw) > 1 else "no list" if raw else "no key"
+            raise IPVSValidationError("src", "a mapping must have exactly one key, whose value is the list of services "
+                                             "(it has %s)" % keys)
+        raw = lists[0]
+    if not isinstance(raw, list):
+        raise IPVSValidationError("src", "must hold a list of services (it holds %s)" % type(raw).__name__)
+    return _config(raw, "src")
+
+
+def _config(raw, path="config"):
     """The config option, with ``drained: true`` real servers turned into weight 0 (strict boolean)."""
     services = []
     for i, svc in enumerate(raw or []):
         if not isinstance(svc, dict):
-            raise IPVSValidationError("config[%d]" % i, "must be a dictionary")
+            raise IPVSValidationError("%s[%d]" % (path, i), "must be a dictionary")
         svc = dict(svc)
         if isinstance(svc.get("real_servers"), list):
             servers = []
             for j, rs in enumerate(svc["real_servers"]):
                 if isinstance(rs, dict) and "drained" in rs:
                     rs = dict(rs)
-                    if parse_bool(rs.pop("drained"), "config[%d].real_servers[%d].drained" % (i, j)):
+                    if parse_bool(rs.pop("drained"), "%s[%d].real_servers[%d].drained" % (path, i, j)):
                         rs["weight"] = 0
                 servers.append(rs)
             svc["real_servers"] = servers
         services.append(svc)
-    return normalize_table(services, "config", strict=False)
+    return normalize_table(services, path, strict=False)
 
 
 def default_persist_path():
@@ -297,10 +451,29 @@ def _label_from_key(key):
     return service_label({"protocol": key[0], "family": key[1], "address": key[2], "port": key[3]})
 
 
+def summarize(before, after_changed, before_changed, ops):
+    """Counts of the owned table before/after and of the ops by kind (after from the changed services only)."""
+    def count(services):
+        return len(services), sum(len(svc.get("real_servers") or []) for svc in services)
+    svc_before, rs_before = count(before)
+    svc_gone, rs_gone = count(before_changed)
+    svc_new, rs_new = count(after_changed)
+    kinds = {}
+    for op in ops:
+        kinds[op["action"]] = kinds.get(op["action"], 0) + 1
+    return {"services": {"before": svc_before, "after": svc_before - svc_gone + svc_new},
+            "real_servers": {"before": rs_before, "after": rs_before - rs_gone + rs_new},
+            "ops": kinds}
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             config=dict(type="list", elements="dict"),
+            src=dict(type="path"),
+            src_format=dict(type="str", default="auto", choices=["auto", "yaml", "json", "ipvsadm"]),
+            remote_src=dict(type="bool", default=False),
+            return_tables=dict(type="bool", default=False),
             state=dict(type="str", default="merged",
                        choices=["merged", "replaced", "overridden", "deleted", "gathered", "rendered", "parsed"]),
             running_config=dict(type="str"),
@@ -315,14 +488,21 @@ def main():
             persist_path=dict(type="path"),
             **common.NAMESPACE_SPEC
         ),
-        required_if=[("state", "parsed", ("running_config",)), ("state", "rendered", ("config",))],
+        required_if=[("state", "parsed", ("running_config",)), ("state", "rendered", ("config", "src"), True)],
+        mutually_exclusive=[("config", "src")],
         supports_check_mode=True,
     )
     p = module.params
     state = p["state"]
+    tables = p["return_tables"]
     if state == "parsed":
         module.exit_json(changed=False, parsed=common.validated(module, parse_save, p["running_config"], "running_config"))
-    want = common.validated(module, _config, p["config"])
+    if p["src"] is not None:
+        want = common.validated(module, load_src, p["src"], p["src_format"])
+        field = "src"
+    else:
+        want = common.validated(module, _config, p["config"])
+        field = "config"
     if state == "rendered":
         module.exit_json(changed=False, rendered=render_restore(want))
     if p["drain_timeout"] < 0:
@@ -330,10 +510,10 @@ def main():
     owns = common.validated(module, ownership, p["owned"])
     for i, svc in enumerate(want):
         if not owns(svc):
-            module.fail_json(msg="config[%d]: service %s is outside what this task owns (owned)" % (i, service_label(svc)))
+            module.fail_json(msg="%s[%d]: service %s is outside what this task owns (owned)" % (field, i, service_label(svc)))
     if not want and state in ("overridden", "deleted") and not p["confirm_flush"]:
-        module.fail_json(msg="config: empty with state=%s would remove every owned service; "
-                             "set confirm_flush=true if that is what you want" % state)
+        module.fail_json(msg="%s: empty with state=%s would remove every owned service; "
+                             "set confirm_flush=true if that is what you want" % (field, state))
 
     persist_path = None
     if p["persist"]:
@@ -354,7 +534,15 @@ def main():
     first, removals, waits = ops, [], []
     if p["drain_timeout"] and any(op["action"].startswith("del") for op in ops):
         first, removals, waits = split_drain(ops, have)
-    result = dict(changed=bool(ops), commands=commands(first + removals), before=before)
+    # Only the services the ops touch are predicted and diffed: a no-op or one weight change on a
+    # table of 10,000 real servers costs the dump and the plan, not copies of the whole table.
+    keys = {service_key(op["service"]) for op in ops}
+    before_changed = [s for s in before if service_key(s) in keys]
+    after_changed = common.validated(module, apply_ops, before_changed, ops) if ops else []
+    result = dict(changed=bool(ops), commands=commands(first + removals),
+                  summary=summarize(before, after_changed, before_changed, ops))
+    if tables:
+        result["before"] = before
     if ops and not module.check_mode:
         try:
             adapter.apply_batch(first, have)
@@ -370,17 +558,23 @@ def main():
                     raise
         except IPVSKernelError as exc:
             module.fail_json(msg=str(exc), commands=result["commands"])
-        table = adapter.dump()
-    else:
-        table = common.validated(module, apply_ops, have, ops)
-    if ops:
+    table = None
+    if tables or persist_path:
+        # The whole table: read back after a real change, predicted in check mode.
+        if not ops:
+            table = have
+        elif module.check_mode:
+            table = common.validated(module, apply_ops, have, ops)
+        else:
+            table = adapter.dump()
+    if tables and ops:
         # Like the network resource modules: no after when nothing changed (it is before).
         result["after"] = [s for s in table if owns(s)]
-    if module._diff:
-        result["diff"] = common.diff(before, result.get("after", before), "ipvs table")
+    if module._diff and ops:
+        result["diff"] = common.diff(before_changed, after_changed, "ipvs table, the %d services that change" % len(keys))
     if persist_path:
         try:
-            changed = persist(module, persist_path, table)
+            changed = persist(module, persist_path, [s for s in table if owns(s)])
         except OSError as exc:
             detail = "persist_path: writing %s failed (%s)" % (persist_path, exc.strerror)
             if ops and not module.check_mode:

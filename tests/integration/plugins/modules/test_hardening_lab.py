@@ -169,7 +169,7 @@ def test_concurrent_overridden_runs_end_in_one_of_the_two_configs(netns):
     wanted = {render_restore(normalize_table(a)), render_restore(normalize_table(b))}
     trials = 10
     for trial in range(trials):
-        procs = [start_module("ipvs_table", {"config": cfg, "state": "overridden", "namespace": ns})
+        procs = [start_module("ipvs_table", {"config": cfg, "state": "overridden", "namespace": ns, "return_tables": True})
                  for cfg in ((a, b) if trial % 2 else (b, a))]
         results = [finish(p) for p in procs]
         assert all(not r.get("failed") for r in results), [r.get("msg") for r in results]

@@ -159,6 +159,7 @@ def measure(services: int, run: int, work: Path) -> dict[str, float]:
 
 
 def main() -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows in the lab's output.log as it happens
     subprocess.run(["modprobe", "ip_vs"], check=True, timeout=60)
     subprocess.run(["modprobe", "ip_vs_wlc"], check=True, timeout=60)
     print("single-object benchmark: kernel %s, ansible-playbook inside one namespace per table, %d run(s) per size; "
@@ -168,7 +169,13 @@ def main() -> int:
         work = Path(tmp)
         (work / "bench_timer.py").write_text(CALLBACK)
         for services in SIZES:
-            runs = [measure(services, run, work) for run in range(RUNS)]
+            runs = []
+            for run in range(RUNS):
+                started = time.monotonic()
+                runs.append(measure(services, run, work))
+                print("  %d x %d, run %d: %s (%.0f s)" % (services, REAL_SERVERS, run + 1,
+                                                        ", ".join("%s %.3f s" % kv for kv in runs[-1].items()),
+                                                        time.monotonic() - started))
             figures[services] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print("%-10s %-46s %10s %10s %7s" % ("table", "measurement", "ours (s)", "peer (s)", "ratio"))
     missed = []

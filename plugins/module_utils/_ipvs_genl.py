@@ -5,11 +5,13 @@
 
 PRIVATE to the lvs.ipvs collection: no compatibility promise for anything here.
 
-Standard library only. Used by ``_ipvs_netlink`` for what pyroute2 does slowly or not at
-all: whole-table dumps (one parse per attribute, no per-object classes), batches of
-thousands of requests in a few ``sendmsg`` calls (the kernel runs every request of a
-batch and reports each failure by sequence number), the timeouts (``ipvsadm --set``) and
-the connection-sync daemon, whose attributes pyroute2 leaves untyped.
+Standard library only. ``_ipvs_netlink`` sends every IPVS request through it: whole-table
+dumps (one parse per attribute, no per-object classes), the read of one service and its
+real servers (a get and a dump of that service only, as libipvs sends them), single
+acknowledged changes, batches of thousands of requests in a few ``sendmsg`` calls (the
+kernel runs every request of a batch and reports each failure by sequence number), the
+timeouts (``ipvsadm --set``) and the connection-sync daemon, whose attributes pyroute2
+leaves untyped. Its import costs a small fraction of pyroute2's (~0.7 s in a lab guest).
 Message layouts follow include/uapi/linux/ip_vs.h.
 """
 

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lvs.ipvs contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""IPVS generic-netlink messages encoded with ``struct``: the bulk path of the netlink adapter.
+"""IPVS generic-netlink messages encoded with ``struct``: the wire format of the netlink adapter.
 
 PRIVATE to the lvs.ipvs collection: no compatibility promise for anything here.
 

@@ -173,9 +173,8 @@ def main() -> int:
             for run in range(RUNS):
                 started = time.monotonic()
                 runs.append(measure(services, run, work))
-                print("  %d x %d, run %d: %s (%.0f s)" % (services, REAL_SERVERS, run + 1,
-                                                        ", ".join("%s %.3f s" % kv for kv in runs[-1].items()),
-                                                        time.monotonic() - started))
+                figs = ", ".join("%s %.3f s" % kv for kv in runs[-1].items())
+                print("  %d x %d, run %d: %s (%.0f s)" % (services, REAL_SERVERS, run + 1, figs, time.monotonic() - started))
             figures[services] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print("%-10s %-46s %10s %10s %7s" % ("table", "measurement", "ours (s)", "peer (s)", "ratio"))
     missed = []

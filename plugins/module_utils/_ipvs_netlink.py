@@ -51,12 +51,12 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
 )
 
 
-
 def has_pyroute2() -> bool:
     """Whether pyroute2 can be imported (it costs ~0.7 s to import on a small machine: only
     the cross-checks that use it import it, and only when they do)."""
     import importlib.util  # pylint: disable=import-outside-toplevel
     return importlib.util.find_spec("pyroute2") is not None
+
 
 _FWD_MASK = 0x7
 _STATS = ("conns", "inpkts", "outpkts", "inbytes", "outbytes")

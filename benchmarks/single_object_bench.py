@@ -9,10 +9,11 @@ the whole playbook inside the namespace with ``ip netns exec``) measure, side by
   * 100 ``lvs.ipvs.ipvs_real_server`` items adding real servers to one service, against 100
     ``ansible.builtin.command: ipvsadm -a ...`` items adding real servers to another;
   * a no-op ``lvs.ipvs.ipvs_service`` task against a ``command: /bin/true`` task.
-The 100 items of each kind run as interleaved loops (``BENCH_CHUNKS``, default 4 loops of 25
+The 100 items of each kind run as interleaved loops (``BENCH_CHUNKS``, default 10 loops of 10
 each, alternating), and the no-op pair ``BENCH_NOOPS`` times (default 10) alternating, so that
 other work on the machine weighs on both sides alike; a callback plugin times each task on the
-controller, from its start to its result (the playbook's start-up is not counted).
+controller, from its start to its result (the playbook's start-up is not counted), and each
+loop item from the previous item's result to its own (their medians are printed too).
 Targets (issue 12): real servers <= 1.0 x ipvsadm -a; no-op service <= 1.3 x /bin/true; the
 cost of both tasks from 1,000 to 5,000 services grows <= 5.5 x. The script prints the figures
 and ratios and exits non-zero on a missed target. BENCH_SIZES (e.g. ``100``), BENCH_ITEMS (e.g.
@@ -38,7 +39,7 @@ from tests.support.ansible import ansible_env  # noqa: E402
 
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "1000,5000").split(",")]
 RUNS = int(os.environ.get("BENCH_RUNS", "1"))
-CHUNKS = int(os.environ.get("BENCH_CHUNKS", "4"))
+CHUNKS = int(os.environ.get("BENCH_CHUNKS", "10"))
 NOOPS = int(os.environ.get("BENCH_NOOPS", "10"))
 ITEMS = int(os.environ.get("BENCH_ITEMS", "100"))
 REAL_SERVERS = 10
@@ -59,12 +60,21 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._task, self._start = task.get_name(), time.monotonic()
+        self._last = self._start
 
-    def _record(self, result, status):
+    def _record(self, result, status, item=False):
+        now = time.monotonic()
         with open(os.environ["BENCH_TIMES"], "a") as out:
-            out.write(json.dumps({"name": self._task, "seconds": time.monotonic() - self._start, "status": status,
-                                  "changed": bool(result._result.get("changed")),
+            out.write(json.dumps({"name": self._task, "seconds": now - (self._last if item else self._start),
+                                  "item": item, "status": status, "changed": bool(result._result.get("changed")),
                                   "msg": str(result._result.get("msg", ""))[:300]}) + "\\n")
+        self._last = now
+
+    def v2_runner_item_on_ok(self, result):
+        self._record(result, "ok", item=True)
+
+    def v2_runner_item_on_failed(self, result):
+        self._record(result, "failed", item=True)
 
     def v2_runner_on_ok(self, result):
         self._record(result, "ok")
@@ -149,10 +159,13 @@ def measure(services: int, run: int, work: Path) -> dict[str, float]:
     for rec in records:
         assert rec["status"] == "ok", rec
         assert rec["changed"] is (rec["name"] != "ipvs_service no-op"), rec
-        out.setdefault(rec["name"], []).append(rec["seconds"])
+        out.setdefault(rec["name"] + (" item" if rec["item"] else ""), []).append(rec["seconds"])
+    assert len(out["ipvs_real_server item"]) == len(out["ipvsadm -a item"]) == ITEMS // CHUNKS * CHUNKS
     return {
         "real_server": sum(out["ipvs_real_server"]),
         "ipvsadm": sum(out["ipvsadm -a"]),
+        "real_server_item": statistics.median(out["ipvs_real_server item"]),
+        "ipvsadm_item": statistics.median(out["ipvsadm -a item"]),
         "noop": statistics.median(out["ipvs_service no-op"]),
         "true": statistics.median(out["/bin/true"]),
     }
@@ -183,6 +196,8 @@ def main() -> int:
         rs_ratio, noop_ratio = f["real_server"] / f["ipvsadm"], f["noop"] / f["true"]
         print("%-10s %-46s %10.2f %10.2f %7.3f" % (size, "%d ipvs_real_server vs %d command: ipvsadm -a" % (ITEMS, ITEMS),
                                                    f["real_server"], f["ipvsadm"], rs_ratio))
+        print("%-10s %-46s %10.3f %10.3f %7.3f" % (size, "  median item of those loops", f["real_server_item"],
+                                                   f["ipvsadm_item"], f["real_server_item"] / f["ipvsadm_item"]))
         print("%-10s %-46s %10.3f %10.3f %7.3f" % (size, "no-op ipvs_service vs command: /bin/true", f["noop"], f["true"],
                                                    noop_ratio))
         if rs_ratio > TARGETS["real_server"]:

@@ -70,14 +70,15 @@ def namespace_lock(timeout: float = LOCK_TIMEOUT, lock_dir: str = LOCK_DIR) -> s
     return None
 
 
-def connect(module: t.Any, pyroute2: bool = False, lock: bool = False) -> t.Any:
+def connect(module: t.Any, pyroute2: bool = False, lock: bool = False, bulk: bool = True) -> t.Any:
     """Enter the requested network namespace and open the IPVS socket.
 
-    ``pyroute2``: the module sends its changes through pyroute2, which must be installed.
+    ``pyroute2``: the module uses pyroute2, which must be installed.
     ``lock``: the run may change the table: take the namespace's lock first (bounded wait),
     so that the dump the caller takes next is not stale when it applies.
+    ``bulk=False``: the module reads and changes single objects only (a smaller socket buffer).
     """
-    if pyroute2 and not netlink.HAS_PYROUTE2:
+    if pyroute2 and not netlink.has_pyroute2():
         module.fail_json(msg=missing_required_lib("pyroute2"))
     try:
         if module.params.get("namespace") is not None:
@@ -89,7 +90,7 @@ def connect(module: t.Any, pyroute2: bool = False, lock: bool = False) -> t.Any:
         if problem:
             module.fail_json(msg="namespace: %s" % problem)
     try:
-        return netlink.IPVSAdapter(run=module.run_command)
+        return netlink.IPVSAdapter(run=module.run_command, bulk=bulk)
     except netlink.IPVSKernelError as exc:
         module.fail_json(msg=str(exc))
 
@@ -117,10 +118,13 @@ def validated(module: t.Any, func: t.Callable[..., t.Any], *args: t.Any, **kwarg
         module.fail_json(msg="invalid input (%s: %s)" % (type(exc).__name__, str(exc)[:200]))
 
 
-def execute(module: t.Any, adapter: t.Any, have: list[dict], ops: list[dict], **result: t.Any) -> tuple[list[dict], dict]:
+def execute(module: t.Any, adapter: t.Any, have: list[dict], ops: list[dict],
+            read_back: t.Callable[[], list[dict]] | None = None, **result: t.Any) -> tuple[list[dict], dict]:
     """Apply ``ops`` (unless check mode) and return (after table, result dict).
 
-    In check mode ``after`` is the planner's prediction; otherwise the table is read back.
+    In check mode ``after`` is the planner's prediction; otherwise the table is read back:
+    all of it, or what ``read_back()`` returns (the part ``have`` holds, for a module that
+    read only one service).
     """
     result.update(changed=bool(ops), commands=codec.commands(ops))
     if not ops:
@@ -133,7 +137,7 @@ def execute(module: t.Any, adapter: t.Any, have: list[dict], ops: list[dict], **
         done = ops[:exc.applied]
         module.fail_json(msg=str(exc), commands=codec.commands(ops), applied_commands=codec.commands(done),
                          failed_command=codec.commands(ops[exc.applied:exc.applied + 1])[0])
-    return adapter.dump(), result
+    return read_back() if read_back is not None else adapter.dump(), result
 
 
 def diff(before: t.Iterable[dict], after: t.Iterable[dict], header: str) -> dict[str, str]:

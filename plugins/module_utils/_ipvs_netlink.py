@@ -5,7 +5,10 @@
 
 PRIVATE to the lvs.ipvs collection: no compatibility promise for anything here.
 
-Dumps the kernel's IPVS table into canonical records and applies planned ops. It hides
+Dumps the kernel's IPVS table (or reads one service) into canonical records and applies
+planned ops, all through the collection's own encoder (``_ipvs_genl``, standard library
+only). pyroute2 is kept as an independent second encoder and decoder that the lab tests
+compare ours with (``dump_pyroute2``, ``apply_pyroute2``); no module imports it. It hides
 pyroute2's traps: ``service("update")`` sends a DELETE (we use ``set``); the flags mask
 must carry every wanted flag or persistence is cleared; an IPv6 persistence netmask is a
 prefix length sent in the IPv4-netmask attribute; ``IPVSDest.from_message`` reports
@@ -15,7 +18,6 @@ fwd_method 3 whatever the kernel says and leaks memory (we read raw attributes);
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import os
 import socket
@@ -48,9 +50,13 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
     sort_table,
 )
 
-# pyroute2 costs ~0.7 s to import on a small machine: only the modules that send single
-# requests through it import it, and only when they do (see IPVSAdapter.apply).
-HAS_PYROUTE2 = importlib.util.find_spec("pyroute2") is not None
+
+def has_pyroute2() -> bool:
+    """Whether pyroute2 can be imported (it costs ~0.7 s to import on a small machine: only
+    the cross-checks that use it import it, and only when they do)."""
+    import importlib.util  # pylint: disable=import-outside-toplevel
+    return importlib.util.find_spec("pyroute2") is not None
+
 
 _FWD_MASK = 0x7
 _STATS = ("conns", "inpkts", "outpkts", "inbytes", "outbytes")
@@ -111,6 +117,9 @@ def _ip4_as_v6_plen(text: str) -> int:
     return struct.unpack("=I", socket.inet_aton(text))[0]
 
 
+# The read buffer of a single-object adapter: room for a 32 KiB dump part and then some.
+SINGLE_READ_SIZE = 64 * 1024
+
 # What a kernel that has not loaded ip_vs yet holds: an empty table with the default timeouts.
 KERNEL_DEFAULT_TIMEOUTS = {"tcp": 900, "tcpfin": 120, "udp": 300}
 
@@ -127,9 +136,14 @@ class IPVSAdapter:
     loads it (modprobe, else the kernel's family autoload).
     """
 
-    def __init__(self, run: Runner | None = None) -> None:
-        """``run(argv) -> (rc, stdout, stderr)`` runs modprobe (AnsibleModule.run_command)."""
+    def __init__(self, run: Runner | None = None, bulk: bool = True) -> None:
+        """``run(argv) -> (rc, stdout, stderr)`` runs modprobe (AnsibleModule.run_command).
+
+        ``bulk=False``: the caller reads and changes single objects only, so the socket's read
+        buffer is small (a dump part is at most 32 KiB; a large buffer costs page faults).
+        """
         self.run = run
+        self._readsize = (1 << 20) if bulk else SINGLE_READ_SIZE
         self._pyroute2: t.Any = None
         self._genl: t.Any = None
         if ip_vs_loaded():
@@ -137,11 +151,11 @@ class IPVSAdapter:
 
     def _open(self) -> t.Any:
         try:
-            return genl.IPVSGenl()
+            return genl.IPVSGenl(readsize=self._readsize)
         except OSError:  # family not registered: the ip_vs module is not loaded yet
             err = _modprobe("ip_vs", self.run)
             try:
-                return genl.IPVSGenl()
+                return genl.IPVSGenl(readsize=self._readsize)
             except OSError as exc:
                 raise IPVSKernelError("kernel", "IPVS is not available: %s%s"
                                       % (exc.strerror, "; modprobe ip_vs: %s" % err if err else "")) from None
@@ -182,6 +196,22 @@ class IPVSAdapter:
         if self._unloaded():
             return []
         return sort_table(self.genl.dump(stats))
+
+    def service(self, svc: t.Mapping[str, t.Any], stats: bool = False) -> dict[str, t.Any] | None:
+        """One service (found by the key fields of ``svc``) with its real servers, canonical and
+        sorted; None when the kernel has no such service.
+
+        Two requests, whatever the size of the table: a get of that service and a dump of its
+        real servers only (never a whole-table dump).
+        """
+        if self._unloaded():
+            return None
+        key = genl.service_key_attrs(svc)
+        found = self.genl.get_service(key, stats)
+        if found is None:
+            return None
+        found["real_servers"] = self.genl.get_dests(key, stats)
+        return sort_table([found])[0]
 
     def dump_pyroute2(self, stats: bool = False) -> list[dict[str, t.Any]]:
         """The same table read through pyroute2 (a cross-check of the struct decoder)."""
@@ -304,7 +334,19 @@ class IPVSAdapter:
         return failures
 
     def apply(self, ops: t.Sequence[t.Mapping[str, t.Any]]) -> int:
-        """Apply ops one by one through pyroute2; on a refusal raise IPVSKernelError naming the object."""
+        """Apply ops one by one, each an acknowledged request; on a refusal raise IPVSKernelError
+        naming the object (``applied``: how many ops the kernel had taken before)."""
+        failures = self._load_modules(ops)
+        for done, op in enumerate(ops):
+            cmd, attrs = op_request(op)
+            try:
+                self.genl.request(cmd, attrs)
+            except OSError as exc:
+                raise IPVSKernelError(op_label(op), _refusal(op, exc.errno, failures), applied=done) from None
+        return len(ops)
+
+    def apply_pyroute2(self, ops: t.Sequence[t.Mapping[str, t.Any]]) -> int:
+        """``apply`` through pyroute2 (the lab tests' cross-check of the encoder)."""
         from pyroute2.netlink.exceptions import NetlinkError  # pylint: disable=import-outside-toplevel
         failures = self._load_modules(ops)
         for done, op in enumerate(ops):
@@ -322,12 +364,7 @@ class IPVSAdapter:
                     verb = {P.ADD_REAL_SERVER: "add", P.SET_REAL_SERVER: "set", P.DEL_REAL_SERVER: "del"}[action]
                     self.sock.dest(verb, service=self._service_request(svc, key_only=True), dest=self._dest_request(op["real_server"]))
             except NetlinkError as exc:
-                detail = "%s refused by the kernel: %s" % (action, os.strerror(exc.code) if exc.code else exc)
-                if action in (P.ADD_SERVICE, P.SET_SERVICE):
-                    missing = [m for m in ("ip_vs_%s" % svc["scheduler"], "ip_vs_pe_%s" % svc.get("persistence_engine")) if m in failures]
-                    if missing:
-                        detail += " (%s not available: %s)" % (missing[0], failures[missing[0]])
-                raise IPVSKernelError(label, detail, applied=done) from None
+                raise IPVSKernelError(label, _refusal(op, exc.code, failures), applied=done) from None
         return len(ops)
 
     def apply_batch(self, ops: t.Sequence[t.Mapping[str, t.Any]], have: t.Sequence[t.Mapping[str, t.Any]]) -> None:
@@ -405,6 +442,17 @@ def op_request(op: t.Mapping[str, t.Any]) -> tuple[int, bytes]:
         return genl.CMD_DEL_DEST, key + genl.nla(genl.ATTR_DEST, genl.dest_attrs(rs, key_only=True))
     cmd = genl.CMD_NEW_DEST if action == P.ADD_REAL_SERVER else genl.CMD_SET_DEST
     return cmd, key + genl.nla(genl.ATTR_DEST, genl.dest_attrs(rs))
+
+
+def _refusal(op: t.Mapping[str, t.Any], code: int, failures: t.Mapping[str, str]) -> str:
+    """Why the kernel refused ``op`` (errno ``code``), with the module that could not be loaded."""
+    detail = "%s refused by the kernel: %s" % (op["action"], os.strerror(code) if code else "unknown error")
+    if op["action"] in (P.ADD_SERVICE, P.SET_SERVICE):
+        svc = op["service"]
+        missing = [m for m in ("ip_vs_%s" % svc["scheduler"], "ip_vs_pe_%s" % svc.get("persistence_engine")) if m in failures]
+        if missing:
+            detail += " (%s not available: %s)" % (missing[0], failures[missing[0]])
+    return detail
 
 
 def op_label(op: t.Mapping[str, t.Any]) -> str:

@@ -90,7 +90,7 @@ options:
     type: str
     choices: [nocsum, csum, remcsum]
 requirements:
-  - pyroute2 >= 0.7 on the managed host (changes are sent through it).
+  - Nothing beyond Python on the managed host (no pyroute2, no ipvsadm).
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.attributes
@@ -180,6 +180,10 @@ def _find(items, keyfunc, key):
     return next((i for i in items if keyfunc(i) == key), None)
 
 
+def _one(svc):
+    return [svc] if svc is not None else []
+
+
 def main():
     argument_spec = dict(
         state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -210,9 +214,10 @@ def main():
     # Validate before touching anything, even when the service turns out to be missing.
     common.validated(module, normalize_real_server, raw, svc_id, "")
 
-    adapter = common.connect(module, pyroute2=True, lock=not module.check_mode)
-    have = adapter.dump()
-    svc = _find(have, service_key, svc_key)
+    adapter = common.connect(module, lock=not module.check_mode, bulk=False)
+    # Only the one service is read (a get and a dump of its real servers), never the whole table.
+    svc = adapter.service(svc_id)
+    have = _one(svc)
     if svc is None:
         label = service_label(svc_id)
         if state == "absent":
@@ -225,7 +230,7 @@ def main():
     want = common.validated(module, normalize_real_server, raw, svc, "")
     key = real_server_key(want)
     ops = plan_real_server(svc, want, state)
-    after_table, result = common.execute(module, adapter, have, ops)
+    after_table, result = common.execute(module, adapter, have, ops, read_back=lambda: _one(adapter.service(svc_id)))
     svc_after = _find(after_table, service_key, svc_key)
     before = _find(svc["real_servers"], real_server_key, key)
     after = _find(svc_after["real_servers"], real_server_key, key) if svc_after else None

@@ -85,7 +85,7 @@ options:
     type: bool
     default: false
 requirements:
-  - pyroute2 >= 0.7 on the managed host (changes are sent through it).
+  - Nothing beyond Python on the managed host (no pyroute2, no ipvsadm).
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
   - lvs.ipvs.ipvs.attributes
@@ -173,6 +173,10 @@ def _find(table, key):
     return next((s for s in table if service_key(s) == key), None)
 
 
+def _one(svc):
+    return [svc] if svc is not None else []
+
+
 def main():
     argument_spec = dict(
         state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -201,10 +205,12 @@ def main():
     want = common.validated(module, normalize_service, raw, "", False)
     state = module.params["state"]
 
-    adapter = common.connect(module, pyroute2=True, lock=not module.check_mode)
-    have = adapter.dump()
+    adapter = common.connect(module, lock=not module.check_mode, bulk=False)
+    # Only this service is read (one get and one dump of its real servers), never the whole table:
+    # the plan of one service against the table part that holds it is the plan against the table.
+    have = _one(adapter.service(want))
     ops = common.validated(module, plan, [want], have, "deleted" if state == "absent" else "merged")
-    after_table, result = common.execute(module, adapter, have, ops)
+    after_table, result = common.execute(module, adapter, have, ops, read_back=lambda: _one(adapter.service(want)))
     key = service_key(want)
     before, after = _find(have, key), _find(after_table, key)
     result.update(before=before, after=after)

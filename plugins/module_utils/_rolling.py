@@ -137,8 +137,8 @@ def _key(director: t.Any, service: t.Mapping[str, t.Any], real_server: t.Mapping
 def _entry_label(e: t.Mapping[str, t.Any]) -> str:
     rs = e["real_server"]
     host = "[%s]" % rs["address"] if ":" in str(rs["address"]) else rs["address"]
-    return "director %s, service %s, real server %s:%s" % (e["director"], e.get("service_label") or label(e["service"]),
-                                                             host, rs["port"])
+    service = e.get("service_label") or label(e["service"])
+    return "director %s, service %s, real server %s:%s" % (e["director"], service, host, rs["port"])
 
 
 def record_name(address: t.Any) -> str:

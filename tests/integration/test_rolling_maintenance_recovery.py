@@ -51,7 +51,7 @@ def lab(cluster):
 def records(cluster, name):
     """file name -> content of the records on a director."""
     res = cluster.run(name, ["sh", "-c", f'cd {RECORDS} 2>/dev/null || exit 0; for f in *.json; do '
-                                         f'[ -e "$f" ] && printf "%s\\t%s\\n" "$f" "$(tr -d "\\n" < "$f")"; done'])
+                                         f'if [ -e "$f" ]; then printf "%s\\t%s\\n" "$f" "$(tr -d "\\n" < "$f")"; fi; done'])
     return dict(line.split("\t", 1) for line in res.stdout.splitlines() if line)
 
 

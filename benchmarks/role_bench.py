@@ -154,7 +154,7 @@ def run_case(role: str, count: int) -> dict:
                    ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_RETRY_FILES_ENABLED="false",
                    ANSIBLE_LOCAL_TEMP=str(work / "local"), ANSIBLE_REMOTE_TEMP=str(work / "remote"),
                    ANSIBLE_HOME=str(work / "home"))
-        out: dict = {"role": role, "n": count, "m": REAL_SERVERS, "runs": {}}
+        out: dict = {"role": role, "n": count, "m": REAL_SERVERS, "kernel": os.uname().release, "runs": {}}
         for label in RUNS:
             seen = len(log.read_text().splitlines())
             t0 = time.perf_counter()
@@ -205,17 +205,18 @@ def run_in_fresh_guest(role: str, count: int) -> dict:
 def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
     """Least-squares line y = a + b*x."""
     n = len(points)
-    mx = sum(x for x, _ in points) / n
-    my = sum(y for _, y in points) / n
-    sxx = sum((x - mx) ** 2 for x, _ in points)
+    mx = sum(x for x, y in points) / n
+    my = sum(y for x, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, y in points)
     b = sum((x - mx) * (y - my) for x, y in points) / sxx
     return my - b * mx, b
 
 
 def report(results: list[dict]) -> int:
     missed = []
-    print("director role run, kernel %s, %d real servers per service, whole ansible-playbook wall time"
-          % (os.uname().release, REAL_SERVERS))
+    kernel = next((r["kernel"] for r in results if r.get("kernel")), "?")
+    print("director role run (NAT), lab kernel %s, N services x %d real servers, whole ansible-playbook wall time, "
+          "module processes counted" % (kernel, REAL_SERVERS))
     print("%-34s %6s %-9s %10s %9s   %s" % ("case", "N", "run", "processes", "seconds", "modules (processes)"))
     rows: dict[tuple[str, int, str], dict] = {}
     for res in results:
@@ -235,8 +236,8 @@ def report(results: list[dict]) -> int:
                 missed.append("%s N=%d %s: rc %d" % (name, res["n"], label, r["rc"]))
                 print(r["tail"])
             elif r["ipvs"] != want:
-                missed.append("%s N=%d %s: IPVS has %s services/real servers, want %s" % (name, res["n"], label,
-                                                                                        r["ipvs"], want))
+                missed.append("%s N=%d %s: IPVS has %s services/real servers, want %s"
+                              % (name, res["n"], label, r["ipvs"], want))
             elif label == "noop" and r["recap"] and r["recap"]["changed"]:
                 missed.append("%s N=%d no-op run changed %d" % (name, res["n"], r["recap"]["changed"]))
             else:
@@ -256,12 +257,12 @@ def report(results: list[dict]) -> int:
         secs = s0 + s1 * procs
         new = rows[("new", big, label)]
         ratio = secs / new["seconds"]
-        print("%-34s %6d %-9s %10.0f %9.1f   EXTRAPOLATED from N=%s: processes = %.1f + %.2f*N, "
-              "seconds = %.2f + %.3f*processes" % ("old lvs.ipvs.nat_director@" + OLD_COMMIT, big, label, procs, secs,
-                                                   ",".join(map(str, old_sizes)), p0, p1, s0, s1))
-        print("%-34s %6d %-9s %10s %9.1f   old(%d, extrapolated) / new(%d) = %.1fx (target >= %gx), "
-              "module processes %.0f / %d = %.0fx" % ("ratio", big, label, "", ratio, big, big, ratio, RATIO,
-                                                     procs, new["procs"], procs / new["procs"]))
+        old_name = "old lvs.ipvs.nat_director@" + OLD_COMMIT
+        print("%-34s %6d %-9s %10.0f %9.1f   EXTRAPOLATED from N=%s" % (old_name, big, label, procs, secs,
+                                                                      ",".join(map(str, old_sizes))))
+        print("%52s fit: processes = %.1f + %.2f*N; seconds = %.2f + %.4f*processes" % ("", p0, p1, s0, s1))
+        print("%52s ratio old(%d, extrapolated)/new(%d): %.1fx in seconds (target >= %gx), %.0fx in processes"
+              % ("", big, big, ratio, RATIO, procs / new["procs"]))
         if ratio < RATIO:
             missed.append("%s ratio %.1f < %g" % (label, ratio, RATIO))
     print("targets: " + ("all met" if not missed else "MISSED: " + "; ".join(missed)))

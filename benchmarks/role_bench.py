@@ -258,8 +258,8 @@ def report(results: list[dict]) -> int:
         new = rows[("new", big, label)]
         ratio = secs / new["seconds"]
         old_name = "old lvs.ipvs.nat_director@" + OLD_COMMIT
-        print("%-34s %6d %-9s %10.0f %9.1f   EXTRAPOLATED from N=%s" % (old_name, big, label, procs, secs,
-                                                                      ",".join(map(str, old_sizes))))
+        sizes = ",".join(map(str, old_sizes))
+        print("%-34s %6d %-9s %10.0f %9.1f   EXTRAPOLATED from N=%s" % (old_name, big, label, procs, secs, sizes))
         print("%52s fit: processes = %.1f + %.2f*N; seconds = %.2f + %.4f*processes" % ("", p0, p1, s0, s1))
         print("%52s ratio old(%d, extrapolated)/new(%d): %.1fx in seconds (target >= %gx), %.0fx in processes"
               % ("", big, big, ratio, RATIO, procs / new["procs"]))

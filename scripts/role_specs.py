@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate the topology roles' meta/argument_specs.yml from one schema.
 
     .venv/bin/python scripts/role_specs.py          # write roles/{director,real_server}/meta/argument_specs.yml

@@ -282,6 +282,9 @@ def main() -> int:
         res = run_case(role, count) if IN_GUEST else run_in_fresh_guest(role, count)
         runs = ", ".join("%s %d processes %.1f s rc %d" % (k, v["procs"], v["seconds"], v["rc"]) for k, v in res["runs"].items())
         print("# %s N=%d done in %.0f s: %s" % (role, count, time.perf_counter() - t0, runs or res.get("error")), flush=True)
+        for label, r in res["runs"].items():
+            if r["rc"]:
+                print("# %s N=%d %s failed, the end of its output:\n%s" % (role, count, label, r["tail"][-3000:]), flush=True)
         results.append(res)
     if os.environ.get("BENCH_JSON"):
         Path(os.environ["BENCH_JSON"]).write_text(json.dumps(results, indent=1))

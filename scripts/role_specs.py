@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate the topology roles' meta/argument_specs.yml from one schema.
 
     .venv/bin/python scripts/role_specs.py          # write roles/{director,real_server}/meta/argument_specs.yml
@@ -75,7 +74,8 @@ DIRECTOR = {
                                             "C(keepalived): keepalived (health checks) owns them; the role owns none and removes those it owned."],
                                     default="role", choices=["role", "keepalived"]),
         "director_vip_label": _opt("str", "Label of the IPVS VIPs (IPv4); empty: the interface name with C(:lvs).", default=""),
-        "director_masquerade_sources": _opt("list", "Networks whose outbound traffic through O(director_interface) is masqueraded (NAT real servers' own connections).",
+        "director_masquerade_sources": _opt("list", "Networks whose outbound traffic through O(director_interface) is masqueraded"
+                                            " (NAT real servers' own connections).",
                                             elements="str", default=[]),
         "director_drain_timeout": _opt("int", "Seconds a removed real server is drained (weight 0) before it is deleted; 0 deletes at once.", default=30),
         "director_persist": _opt("bool", "Keep the rules file of the role's services and restore it at boot.", default=True),

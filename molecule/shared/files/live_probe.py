@@ -75,6 +75,7 @@ if finished_at is None:
     finish()
 gaps = [(b - a, b) for a, b in zip(answered_at, answered_at[1:])]
 outage, outage_end = max(gaps) if gaps else (0.0, 0.0)
-print(json.dumps({"outage_s": round(outage, 2), "failed_after_outage": sum(1 for t in failed_at if t > outage_end),"held": answers, "held_errors": held_errors, "counts": counts, "failures": failures[:20],
+print(json.dumps({"outage_s": round(outage, 2), "failed_after_outage": sum(1 for t in failed_at if t > outage_end),
+                  "held": answers, "held_errors": held_errors, "counts": counts, "failures": failures[:20],
                   "failed": len(failures), "requests": sent, "seconds": round(time.monotonic() - start, 1),
                   "stopped": os.path.exists(stop_file), "held_finished_at": finished_at}))

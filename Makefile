@@ -1,5 +1,5 @@
 # lvs.ipvs — one command to set up and test everything, one to see it work.
-.PHONY: setup test unit lab sanity lint demo ha-demo bench clean lab-up lab-down
+.PHONY: setup test unit lab sanity lint demo ha-demo bench rolebench clean lab-up lab-down
 
 PYTEST := .venv/bin/pytest
 
@@ -38,6 +38,11 @@ ha-demo: setup
 bench: setup
 	.venv/bin/python -m lab run --timeout 1800 -- .venv/bin/python benchmarks/ipvs_table_bench.py
 	.venv/bin/python -m lab run --mem 3G --timeout 3400 -- .venv/bin/python benchmarks/playbook_bench.py
+	.venv/bin/python -m lab run --timeout 1800 -- .venv/bin/python benchmarks/single_object_bench.py
+
+## lvs.ipvs.director vs the old nat_director: a whole role run at 10 and 1,000 services x 10 real servers.
+rolebench: setup
+	.venv/bin/python -m lab run --timeout 3000 -- .venv/bin/python benchmarks/role_bench.py
 
 ## Lab machines (one UML guest per host, systemd, ssh) of a molecule scenario's platforms, for your own playbooks:
 ##   make lab-up SCENARIO=dr   prints the inventory;   make lab-down SCENARIO=dr   stops and removes them.

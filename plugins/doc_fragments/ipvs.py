@@ -23,10 +23,9 @@ options:
 requirements:
   - A kernel with IPVS (C(ip_vs) built in or loadable; it is loaded on first use).
 notes:
-  - The table is managed over generic netlink (the IPVS family); the C(ipvsadm) tool is not needed.
-    Whole-table reads and bulk changes go through the collection's own message encoder, which needs
-    nothing beyond Python; only M(lvs.ipvs.ipvs_service) and M(lvs.ipvs.ipvs_real_server) need
-    pyroute2, through which they send their single changes.
+  - The table is managed over generic netlink (the IPVS family) with the collection's own message
+    encoder, which needs nothing beyond Python; neither the C(ipvsadm) tool nor pyroute2 is needed
+    (the collection's tests use pyroute2 as an independent cross-check of the encoder).
 seealso:
   - name: ipvsadm(8)
     description: The reference for IPVS options and their semantics.

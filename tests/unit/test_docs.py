@@ -117,7 +117,7 @@ def test_ha_dr_inventory_passes_the_keepalived_preflight_checks():
                 "virtual_router_id": vrrp["virtual_router_id"], "auth_pass": vrrp["auth_pass"],
                 "nopreempt": vrrp.get("nopreempt", True), "virtual_ipaddresses": director["vips"]}
     servers = topo["lvs_keepalived_services"](director["table"], group_vars["lvs_health_check"],
-                                               group_vars["lvs_health_check_delay_loop"])
+                                              group_vars["lvs_health_check_delay_loop"])
     hostvars = {name: dict(host, keepalived_group="lvs_directors", keepalived_group_hosts=list(directors),
                            keepalived_vrrp_instances=[instance], keepalived_virtual_servers=servers,
                            keepalived_static_addresses=[], keepalived_ipvs_table_services=[])

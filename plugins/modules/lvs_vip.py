@@ -90,6 +90,14 @@ options:
       - Defaults to C(/var/lib/lvs.ipvs/vips/<interface>.json), or
         C(/var/lib/lvs.ipvs/vips/netns-<namespace>/<interface>.json) with O(namespace).
     type: path
+  pending_interface:
+    description:
+      - In check mode, take a missing O(interface) as one an earlier task of the play creates (loading
+        C(ipip) creates C(tunl0)), which check mode did not run, and predict every address as added.
+        Without it, and always outside check mode, a missing interface is an error.
+      - With O(state=absent) a missing interface is never an error (none of its addresses can be left).
+    type: bool
+    default: false
   announce:
     description:
       - After adding an address, tell the neighbours on the link that it is here now, so that they update
@@ -253,8 +261,16 @@ def run(module):
     records = V.parse_state(old_text, path)
     rtnl = V.Rtnl()
     try:
-        link = rtnl.link(interface)
-        result = V.plan(want, rtnl.addresses(link["index"]), p["state"], label, records, scope=scope,
+        try:
+            link = rtnl.link(interface)
+            have = rtnl.addresses(link["index"])
+        except V.VipError as exc:
+            # No such device: nothing of ours is on it (absent), or in check mode one that an earlier
+            # task creates and check mode did not run (pending_interface: ipip makes tunl0).
+            if exc.field != "interface" or not (p["state"] == "absent" or (module.check_mode and p["pending_interface"])):
+                raise
+            link, have = {"index": None, "up": True, "arp": False, "mac": None}, []
+        result = V.plan(want, have, p["state"], label, records, scope=scope,
                         deprecated=p["ipv6_deprecated"], listed=p["addresses"] is not None)
         ops = result["ops"]
         new_records = set(result["records"])
@@ -324,6 +340,7 @@ def main():
             ipv6_deprecated=dict(type="bool", default=True),
             state_path=dict(type="path"),
             announce=dict(type="bool", default=False),
+            pending_interface=dict(type="bool", default=False),
             namespace=dict(type="str"),
         ),
         required_if=[("state", "present", ("addresses",)), ("state", "exact", ("addresses",))],

@@ -117,7 +117,7 @@ def verify_outputs(log: str, scenario: str, runs: int = 2) -> list[str]:
 def removal_step(log: str, scenario: str) -> str:
     """The removal step's verdict (the second side_effect): its run, the held connections, the request loop."""
     section = _section(log, scenario, "side_effect", 1)
-    verdict = re.search(r"msg: (removal step: .*?)(?=\n\S|\nPLAY|\Z)", section, re.S)
+    verdict = re.search(r"msg: '?(removal step: .*?)'?(?=\n\S|\nPLAY|\Z)", section, re.S)
     assert verdict, section[-4000:]
     return " ".join(verdict.group(1).split())
 

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lvs.ipvs contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Files a module will write: proven writable before the first change.
+"""Files a module writes: proven writable before the first change, then replaced atomically.
 
 PRIVATE to the lvs.ipvs collection: no compatibility promise for anything here.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import typing as t
 
 
 def check_writable(path: str, field: str) -> str | None:
@@ -29,3 +30,23 @@ def check_writable(path: str, field: str) -> str | None:
     except OSError as exc:
         return "%s: cannot write in %s (%s)" % (field, directory, exc.strerror)
     return None
+
+
+def write_atomic(path: str, text: str, move: t.Callable[[str, str], t.Any] | None = None, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``text`` atomically: a temporary file in its directory, fsync, rename.
+
+    ``move`` does the rename (a module passes ``module.atomic_move``, which keeps the target's
+    SELinux context); nothing is left behind when it fails. Raises OSError.
+    """
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".lvs-ipvs.", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        (move or os.rename)(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -24,7 +24,7 @@ import socket
 import struct
 import typing as t
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._netns import netns_path, setns
+from ansible_collections.lvs.ipvs.plugins.module_utils._netns import enter
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_genl as genl
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_plan as P
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
@@ -74,20 +74,9 @@ class IPVSKernelError(RuntimeError):
 
 def enter_namespace(name: str) -> None:
     """Move this process into network namespace ``name`` (/run/netns/NAME) for all later I/O."""
-    try:
-        path = netns_path(name)
-    except ValueError as exc:
-        raise IPVSKernelError("namespace", "%s" % exc) from None
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        raise IPVSKernelError("namespace", "network namespace %r not found (%s)" % (name, exc.strerror)) from None
-    try:
-        setns(fd)
-    except OSError as exc:
-        raise IPVSKernelError("namespace", "cannot enter network namespace %r: %s" % (name, exc.strerror)) from None
-    finally:
-        os.close(fd)
+    problem = enter(name)
+    if problem:
+        raise IPVSKernelError("namespace", problem)
 
 
 Runner = t.Callable[[t.List[str]], t.Tuple[int, str, str]]

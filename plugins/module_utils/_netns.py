@@ -55,3 +55,26 @@ def setns(fd: int) -> None:
     if libc.setns(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
+
+
+def enter(name: str) -> str | None:
+    """Move this process into network namespace ``name`` (a name or a path) for all later I/O.
+
+    Returns None, or the reason it could not (the callers raise it as their own error on the
+    ``namespace`` field).
+    """
+    try:
+        path = netns_path(name)
+    except ValueError as exc:
+        return str(exc)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        return "network namespace %r not found (%s)" % (name, exc.strerror)
+    try:
+        setns(fd)
+    except OSError as exc:
+        return "cannot enter network namespace %r: %s" % (name, exc.strerror)
+    finally:
+        os.close(fd)
+    return None

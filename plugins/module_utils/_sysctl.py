@@ -17,7 +17,7 @@ import os
 import re
 import typing as t
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._netns import netns_path, setns
+from ansible_collections.lvs.ipvs.plugins.module_utils._netns import enter
 
 PROC_SYS = "/proc/sys"
 HEADER = ("# Managed by Ansible (lvs.ipvs.lvs_sysctl). Local changes are overwritten.\n"
@@ -281,20 +281,9 @@ def write_value(key: str, value: str, root: str = PROC_SYS) -> None:
 
 def enter_namespace(name: str) -> None:
     """Move this process into network namespace ``name`` (/run/netns/NAME or a path)."""
-    try:
-        path = netns_path(name)
-    except ValueError as exc:
-        raise SysctlError("namespace", "%s" % exc) from None
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        raise SysctlError("namespace", "network namespace %r not found (%s)" % (name, exc.strerror)) from None
-    try:
-        setns(fd)
-    except OSError as exc:
-        raise SysctlError("namespace", "cannot enter network namespace %r: %s" % (name, exc.strerror)) from None
-    finally:
-        os.close(fd)
+    problem = enter(name)
+    if problem:
+        raise SysctlError("namespace", problem)
 
 
 def apply(changes: t.Sequence[t.Mapping[str, t.Any]], root: str = PROC_SYS) -> None:

@@ -35,7 +35,8 @@ import time
 import typing as t
 import urllib.parse
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._netns import netns_path, setns
+from ansible_collections.lvs.ipvs.plugins.module_utils._files import write_atomic
+from ansible_collections.lvs.ipvs.plugins.module_utils._netns import enter
 
 HAS_PYROUTE2 = importlib.util.find_spec("pyroute2") is not None
 
@@ -210,18 +211,7 @@ def prepare_state_dir(path: str) -> None:
 
 def write_state(path: str, content: str) -> None:
     """Replace the state file atomically (temporary file, fsync, rename)."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".lvs-vip.", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(path, content)
 
 
 def remove_state(path: str) -> None:
@@ -380,20 +370,9 @@ def commands(ops: t.Sequence[t.Mapping[str, t.Any]], interface: str) -> list[str
 
 def enter_namespace(name: str) -> None:
     """Move this process into network namespace ``name`` (/run/netns/NAME or a path)."""
-    try:
-        path = netns_path(name)
-    except ValueError as exc:
-        raise VipError("namespace", "%s" % exc) from None
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        raise VipError("namespace", "network namespace %r not found (%s)" % (name, exc.strerror)) from None
-    try:
-        setns(fd)
-    except OSError as exc:
-        raise VipError("namespace", "cannot enter network namespace %r: %s" % (name, exc.strerror)) from None
-    finally:
-        os.close(fd)
+    problem = enter(name)
+    if problem:
+        raise VipError("namespace", problem)
 
 
 class Rtnl:

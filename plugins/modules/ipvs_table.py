@@ -280,13 +280,12 @@ persisted:
 import json
 import os
 import re
-import tempfile
 import time
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._module_base import Module as AnsibleModule
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs_module as common
-from ansible_collections.lvs.ipvs.plugins.module_utils._files import check_writable
+from ansible_collections.lvs.ipvs.plugins.module_utils._files import check_writable, write_atomic
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_ipvsadm import commands, parse_save, render_restore
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
     IPVSValidationError,
@@ -413,12 +412,7 @@ def persist(module, path, table):
         pass
     if module.check_mode:
         return True
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".ipvsadm-", dir=directory)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content)
-    os.chmod(tmp, 0o644)
-    module.atomic_move(tmp, path)
+    write_atomic(path, content, move=module.atomic_move)
     return True
 
 

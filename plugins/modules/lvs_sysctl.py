@@ -184,12 +184,11 @@ path:
 """
 
 import os
-import tempfile
 
 from ansible_collections.lvs.ipvs.plugins.module_utils._module_base import Module as AnsibleModule
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _sysctl as S
-from ansible_collections.lvs.ipvs.plugins.module_utils._files import check_writable
+from ansible_collections.lvs.ipvs.plugins.module_utils._files import check_writable, write_atomic
 
 
 def _read_file(path):
@@ -206,17 +205,7 @@ def _write_file(module, path, text, field="path"):
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         raise S.SysctlError(field, "directory %s does not exist" % directory)
-    fd, tmp = tempfile.mkstemp(prefix=".lvs_sysctl.", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        module.atomic_move(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(path, text, move=module.atomic_move)
 
 
 def main():

@@ -14,8 +14,10 @@ bridged to a tap inside that namespace, where the controller's ssh connections e
 ``lab/ssh_relay.py`` (ProxyCommand ``ip netns exec``).  So Ansible runs on the host, at host
 speed, over ordinary ssh, and the topology's own segments carry only the topology's traffic.
 
-A detached *keeper* process owns everything that runs: it holds every lab CPU slot (the
-topology's guests share the machine's CPUs, pinned round-robin), starts the switches and the
+A detached *keeper* process owns everything that runs: it holds the topology's CPU slots (every
+lab CPU, or the ones ``LVS_LAB_MACHINE_CPUS`` names: the pytest lab plugin gives each machines
+job its lane's CPU, so two topologies or a topology and a guest lane run side by side; the
+topology's guests share those CPUs, pinned round-robin), starts the switches and the
 guests, answers control requests on ``<dir>/ctl.sock``, and tears everything down (guests,
 switches, the namespace) on ``down``, on SIGTERM, or when its owner process dies.  Guests and
 switches die with the keeper (PR_SET_PDEATHSIG); ``python -m lab clean`` removes what a
@@ -78,19 +80,36 @@ DISK_SIZE = "1G"
 DEFAULT_MEM = "256M"
 BOOT_TIMEOUT = 300.0
 CPU_WAIT_TIMEOUT = 3600.0  # the keeper waits this long for every CPU slot
+
 LAB_LIB = "/usr/local/lib/lvs-lab"
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")  # hosts and segments (host names: no underscore)
+_TOPOLOGY = re.compile(r"^[a-z][a-z0-9_-]{0,15}$")  # a topology: a molecule scenario's name, such as ha_dr
 
 
 class MachinesError(RuntimeError):
     """A lab machines operation failed; the message names the topology, host and step."""
 
 
+def machine_cpus() -> list[int]:
+    """The CPUs a topology's guests run on: ``LVS_LAB_MACHINE_CPUS`` (comma-separated), else all lab CPUs."""
+    allowed = uml.host_cpus()
+    raw = os.environ.get("LVS_LAB_MACHINE_CPUS", "").strip()
+    if not raw:
+        return allowed
+    try:
+        cpus = sorted({int(c) for c in raw.split(",") if c.strip()})
+    except ValueError:
+        raise MachinesError(f"lab machines: LVS_LAB_MACHINE_CPUS={raw!r} is not a comma-separated list of CPUs") from None
+    if not cpus or not set(cpus) <= set(allowed):
+        raise MachinesError(f"lab machines: LVS_LAB_MACHINE_CPUS={raw!r}: allowed CPUs are {allowed}")
+    return cpus
+
+
 # -- paths and state -----------------------------------------------------------
 
 def lab_dir(name: str) -> Path:
-    if not _NAME.match(name):
-        raise MachinesError(f"lab machines: name {name!r} must match {_NAME.pattern}")
+    if not _TOPOLOGY.match(name):
+        raise MachinesError(f"lab machines: name {name!r} must match {_TOPOLOGY.pattern}")
     return MACHINES_DIR / name
 
 
@@ -131,7 +150,7 @@ def plan(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     hosts = spec.get("hosts") or []
     if not hosts:
         raise MachinesError("lab machines: the spec has no hosts")
-    cpus = uml.host_cpus()
+    cpus = machine_cpus()
     segments: list[str] = []
     out = []
     names = set()
@@ -325,7 +344,7 @@ class Keeper:
             # LVS_LAB_SHARED_CPUS=1 (development only): share the CPUs with other lab work instead
             # of waiting for every slot; the machines are slower but start at once.
             if os.environ.get("LVS_LAB_SHARED_CPUS") != "1":
-                for cpu in uml.host_cpus():
+                for cpu in sorted({h["cpu"] for h in self.state["hosts"]}):
                     self.stack.enter_context(uml.cpu_slot(cpu, timeout=CPU_WAIT_TIMEOUT))
             self._set(phase="starting", cpus_held_at=time.time())
             self._netns()

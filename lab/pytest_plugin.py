@@ -9,7 +9,6 @@ session.  Inside a guest (``LVS_LAB_GUEST=1``) lab tests simply run.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -33,6 +32,7 @@ NODEID_PROPERTY = "lab_nodeid"
 JUNIT_NAME = "junit.xml"
 SESSIONS_DIR = uml.STATE_DIR / "pytest"
 DURATIONS_FILE = uml.STATE_DIR / "durations.json"
+MACHINES_GUESS_S = 400.0  # a machines test's weight when no earlier run measured it
 KEEP_FAILED_SESSIONS = 3
 
 
@@ -63,7 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab(fresh=False, machines=False, timeout=None): run this test inside a user-mode Linux guest "
                                        "with IPVS; fresh=True gives the test a guest of its own; machines=True runs it "
-                                       "on the host, alone, with every CPU for the lab machines it boots (lab/machines.py)")
+                                       "on the host, in a lane of its own: the lab machines it boots run on the lane's CPU (lab/machines.py)")
     if not in_job() and not hasattr(config, "workerinput"):
         config.pluginmanager.register(LabHost(config), "lab-host")
 
@@ -169,7 +169,6 @@ class LabHost:
         self.cancel = threading.Event()
         self.threads: list[threading.Thread] = []
         self.started = False
-        self.exclusive = _Exclusive()
         self.kernel = ""
         self.wall_s = 0.0
         self._t0 = 0.0
@@ -192,16 +191,18 @@ class LabHost:
             else:
                 by_file.setdefault(item.nodeid.split("::", 1)[0], []).append(item.nodeid)
 
-        def weight(ids: list[str]) -> float:
-            # Known durations from the last run, else one second per test; plus a boot.
-            return 2.0 + sum(durations.get(n, 1.0) for n in ids)
+        def weight(ids: list[str], unknown: float = 1.0) -> float:
+            # Known durations from the last run, else ``unknown`` seconds per test; plus a boot.
+            return 2.0 + sum(durations.get(n, unknown) for n in ids)
 
         for path, ids in by_file.items():
             self.jobs.append(Job(_job_name(path), ids, weight(ids)))
         for nodeid in fresh:
             self.jobs.append(Job(_job_name(nodeid), [nodeid], weight([nodeid])))
         for nodeid, limit in machines:
-            self.jobs.append(Job(_job_name(nodeid), [nodeid], weight([nodeid]), machines=True, timeout=limit))
+            # A topology's test takes minutes: with no durations yet (a fresh clone) it still starts first.
+            self.jobs.append(Job(_job_name(nodeid), [nodeid], weight([nodeid], MACHINES_GUESS_S), machines=True,
+                                 timeout=limit))
         self.jobs.sort(key=lambda j: -j.weight)
         for job in self.jobs:
             for n in job.nodeids:
@@ -244,11 +245,10 @@ class LabHost:
             except queue.Empty:
                 return
             try:
-                with self.exclusive.hold(job.machines):
-                    if job.machines:
-                        self._run_machines_job(job)
-                    else:
-                        self._run_job(job, cpu)
+                if job.machines:
+                    self._run_machines_job(job, cpu)
+                else:
+                    self._run_job(job, cpu)
             except Exception as exc:  # never leave a waiting item hanging
                 job.error = f"lab: job {job.name} failed on the host: {exc!r}"
             finally:
@@ -285,11 +285,12 @@ class LabHost:
         if res.timed_out or res.crashed or res.cancelled:
             job.error = res.error()
 
-    def _run_machines_job(self, job: Job) -> None:
-        """A ``lab(machines=True)`` test: a host pytest of its own, while no guest lane runs.
+    def _run_machines_job(self, job: Job, cpu: int) -> None:
+        """A ``lab(machines=True)`` test: a host pytest of its own, in this lane.
 
-        The lab machines it boots take every CPU slot (lab/machines.py); its pytest dies with
-        this one (PR_SET_PDEATHSIG), and the machines' keeper with it.
+        The lab machines it boots run on the lane's CPU (LVS_LAB_MACHINE_CPUS; their keeper holds
+        that CPU's slot), so the other lane goes on with guests or another topology; its pytest
+        dies with this one (PR_SET_PDEATHSIG), and the machines' keeper with it.
         """
         assert self.session_dir is not None
         share = self.session_dir / job.name
@@ -302,6 +303,7 @@ class LabHost:
             argv += ["-c", str(self.config.inipath)]
         argv += job.nodeids
         env = dict(os.environ, LVS_LAB_MACHINES_JOB="1", LVS_LAB_SHARE=str(share), LVS_LAB_JOB=job.name,
+                   LVS_LAB_MACHINE_CPUS=str(cpu),
                    PYTHONPATH=os.pathsep.join(p for p in (str(uml.REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p))
         t0 = time.monotonic()
         limit = job.timeout or self.timeout
@@ -325,7 +327,7 @@ class LabHost:
                 time.sleep(0.2)
         total = time.monotonic() - t0
         output = (share / "output.log").read_text(errors="replace")
-        job.result = uml.Result(rc=proc.returncode, output=output, share_dir=share, cpu=-1, timed_out=timed_out,
+        job.result = uml.Result(rc=proc.returncode, output=output, share_dir=share, cpu=cpu, timed_out=timed_out,
                                 cancelled=cancelled, job_s=total, total_s=total)
         job.outcomes = parse_junit(share / JUNIT_NAME)
         job.executed = sum(1 for o in job.outcomes.values() if o.status not in ("skipped", "xfailed"))
@@ -450,37 +452,6 @@ class LabHost:
                 f"systemd, ssh), {sum(j.result.total_s for j in machines if j.result is not None):.1f} s")
         if self.session_dir is not None and self.session_dir.exists():
             terminalreporter.write_line(f"lab: guest results kept in {self.session_dir}")
-
-
-class _Exclusive:
-    """Guest lanes share the CPUs; a machines job waits until no guest runs and keeps others out."""
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.shared = 0
-        self.exclusive = False
-        self.waiting = 0
-
-    @contextlib.contextmanager
-    def hold(self, exclusive: bool) -> Generator[None, None, None]:
-        with self.cond:
-            if exclusive:
-                self.waiting += 1
-                self.cond.wait_for(lambda: not self.exclusive and self.shared == 0)
-                self.waiting -= 1
-                self.exclusive = True
-            else:
-                self.cond.wait_for(lambda: not self.exclusive and self.waiting == 0)
-                self.shared += 1
-        try:
-            yield
-        finally:
-            with self.cond:
-                if exclusive:
-                    self.exclusive = False
-                else:
-                    self.shared -= 1
-                self.cond.notify_all()
 
 
 def _die_with_parent() -> None:

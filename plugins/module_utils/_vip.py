@@ -407,6 +407,14 @@ class Rtnl:
                        "ip6gre0": "ip6_gre"}[name])
         raise VipError("interface", "no device %s here%s; devices: %s" % (name, hint, ", ".join(sorted(names))[:300]))
 
+    def set_up(self, index: int) -> None:
+        """``ip link set dev X up``; raises VipError naming link_up when the kernel refuses it."""
+        try:
+            self.ipr.link("set", index=index, state="up")
+        except self.error as exc:
+            reason = exc.args[1] if len(exc.args) > 1 else str(exc)
+            raise VipError("link_up", "the kernel refused `ip link set dev %s up`: %s" % (self.ifname, reason)) from None
+
     def addresses(self, index: int) -> list[dict[str, t.Any]]:
         out = []
         for msg in self.ipr.get_addr(index=index):

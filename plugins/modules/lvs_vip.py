@@ -36,7 +36,7 @@ options:
       - It must exist; a tunnel device such as C(tunl0) appears when its kernel module (C(ipip)) is
         loaded, which this module does not do. The device is looked up in a list of all devices, so a
         run never loads a module by asking for a device by name.
-      - A device that is down gets its addresses (with a warning); they answer once it is up.
+      - A device that is down gets its addresses (with a warning unless O(link_up)); they answer once it is up.
     type: str
     required: true
   addresses:
@@ -96,6 +96,14 @@ options:
         C(ipip) creates C(tunl0)), which check mode did not run, and predict every address as added.
         Without it, and always outside check mode, a missing interface is an error.
       - With O(state=absent) a missing interface is never an error (none of its addresses can be left).
+    type: bool
+    default: false
+  link_up:
+    description:
+      - Set O(interface) up (C(ip link set dev <interface> up)) when it is down, after its addresses are
+        added. A tunnel device such as C(tunl0) is created down when its kernel module is loaded, and a
+        TUN real server's VIPs on it answer only once it is up.
+      - Ignored with O(state=absent); with C(false) a device that is down is left down.
     type: bool
     default: false
   announce:
@@ -161,12 +169,13 @@ EXAMPLES = r"""
       - 2001:db8::10/128
     state: exact
 
-- name: TUN real server, after modprobe ipip (which creates tunl0)
+- name: TUN real server, after modprobe ipip (which creates tunl0, down)
   lvs.ipvs.lvs_vip:
     interface: tunl0
     addresses: [192.0.2.10]
     scope: host
     state: exact
+    link_up: true
 
 - name: Decommission, every VIP this module put on lo
   lvs.ipvs.lvs_vip:
@@ -226,6 +235,10 @@ state_file_changed:
   description: Whether the state file was (or in check mode would be) written or removed.
   returned: success
   type: bool
+link_set_up:
+  description: Whether O(interface) was (in check mode, would be) set up (O(link_up)).
+  returned: success
+  type: bool
 announced:
   description: The new addresses announced to the neighbours with O(announce) (in check mode, that would be).
   returned: success
@@ -269,17 +282,25 @@ def run(module):
             # task creates and check mode did not run (pending_interface: ipip makes tunl0).
             if exc.field != "interface" or not (p["state"] == "absent" or (module.check_mode and p["pending_interface"])):
                 raise
-            link, have = {"index": None, "up": True, "arp": False, "mac": None}, []
+            # A device created by an earlier task (tunl0 from ipip) is created down.
+            link, have = {"index": None, "up": False, "arp": False, "mac": None}, []
         result = V.plan(want, have, p["state"], label, records, scope=scope,
                         deprecated=p["ipv6_deprecated"], listed=p["addresses"] is not None)
         ops = result["ops"]
         new_records = set(result["records"])
         new_text = V.render_state(interface, p["namespace"], new_records) if new_records else None
         file_changed = (old_text is None) != (new_text is None) or (old_text is not None and new_records != records)
+        set_up = p["link_up"] and p["state"] != "absent" and not link["up"]
         if not module.check_mode:
             if file_changed and new_text is not None:
                 V.prepare_state_dir(path)  # proven writable before the first change
             V.apply_ops(rtnl, link["index"], ops)
+            if set_up:
+                # After the addresses, so the device answers with all of them; refused: they are undone.
+                try:
+                    rtnl.set_up(link["index"])
+                except V.VipError as exc:
+                    raise V.VipError("link_up", str(exc).split(": ", 1)[1] + V.undo(rtnl, link["index"], ops)) from None
             if file_changed:
                 try:
                     if new_text is None:
@@ -306,20 +327,21 @@ def run(module):
         module.warn("%s: %s is already on %s but not owned by this module (%s): left as it is"
                     % (addr["field"], V.text(addr), interface,
                        "label %s" % addr.get("label") if addr["family"] == 4 else "not recorded in %s" % path))
-    if not link["up"] and any(op["op"] != "del" for op in ops):
+    if not link["up"] and not set_up and any(op["op"] != "del" for op in ops):
         module.warn("interface: %s is down; its addresses answer once it is up" % interface)
     out = dict(
-        changed=bool(ops) or file_changed,
+        changed=bool(ops) or file_changed or set_up,
         addresses=[V.text(a) for a in result["owned_after"]],
         added=[V.text(op) for op in ops if op["op"] == "add"],
         removed=[V.text(op) for op in ops if op["op"] == "del"],
         updated=[V.text(op) for op in ops if op["op"] in ("change", "replace")],
         not_owned=[V.text(a) for a in result["not_owned"]],
-        commands=V.commands(ops, interface),
+        commands=V.commands(ops, interface) + (["ip link set dev %s up" % interface] if set_up else []),
         label=label,
         state_path=path,
         state_file_changed=file_changed,
         announced=announced,
+        link_set_up=set_up,
     )
     if module._diff:  # pylint: disable=protected-access
         header = "%s: addresses owned by lvs_vip" % interface
@@ -340,6 +362,7 @@ def main():
             ipv6_deprecated=dict(type="bool", default=True),
             state_path=dict(type="path"),
             announce=dict(type="bool", default=False),
+            link_up=dict(type="bool", default=False),
             pending_interface=dict(type="bool", default=False),
             namespace=dict(type="str"),
         ),

@@ -256,6 +256,32 @@ def test_tunl0_after_ipip_is_loaded(netns, tmp_path):
     assert "2001:db8::10/128" in addrs(name, "ip6tnl0")
 
 
+def link_is_up(ns, dev):
+    return "UP" in json.loads(ip(ns, "-j", "link", "show", "dev", dev).stdout)[0]["flags"]
+
+
+def test_link_up_sets_a_down_tunnel_up_after_its_addresses(netns, tmp_path):
+    # ipip creates tunl0 down in every namespace; a TUN real server's VIPs answer only once it is up.
+    subprocess.run(["modprobe", "ipip"], check=True, timeout=30)
+    name = netns()
+    args = {"interface": "tunl0", "namespace": name, "addresses": ["192.0.2.10"], "scope": "host",
+            "state": "exact", "link_up": True, "state_path": str(tmp_path / "tunl0.json")}
+    assert not link_is_up(name, "tunl0")
+    check = run_module("lvs_vip", args, check=True)
+    assert check["changed"] and check["link_set_up"] is True, check
+    assert check["commands"][-1] == "ip link set dev tunl0 up", check["commands"]
+    assert not link_is_up(name, "tunl0") and "192.0.2.10/32" not in addrs(name, "tunl0"), "check mode changed the device"
+    res = run_module("lvs_vip", args)
+    assert res["changed"] and res["link_set_up"] is True and res["commands"] == check["commands"], res
+    assert "is down" not in str(res.get("warnings")), res
+    assert link_is_up(name, "tunl0") and addrs(name, "tunl0")["192.0.2.10/32"] == ("tunl0:lvs", "host", ())
+    again = run_module("lvs_vip", args)
+    assert again["changed"] is False and again["link_set_up"] is False and again["commands"] == [], again
+    # state=absent leaves the device as it is (up), whatever link_up says.
+    gone = run_module("lvs_vip", dict(args, state="absent", addresses=None))
+    assert gone["removed"] == ["192.0.2.10/32"] and gone["link_set_up"] is False and link_is_up(name, "tunl0")
+
+
 def test_a_tunnel_device_that_does_not_exist_yet_is_named(netns, tmp_path):
     name = netns()
     res = run_module("lvs_vip", {"interface": "sit0", "namespace": name, "addresses": ["192.0.2.10"],

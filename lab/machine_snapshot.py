@@ -1,7 +1,7 @@
 """Run on a lab machine (``ssh HOST python3 - < machine_snapshot.py``): its state as JSON.
 
 Links, addresses, routes, loaded kernel modules, the IPVS table, iptables rules, the
-net.* sysctls, active and enabled systemd units, and every file its disk holds under /etc,
+net.* sysctls, active and enabled (linked) systemd units, and every file its disk holds under /etc,
 /usr/local and /var/lib (the overlay's upper layer: what was written since the image).
 Reads only: the IPVS table and iptables are read only if their modules are already loaded
 (reading them would load them).  Standard library only (the machine's own python3).
@@ -65,6 +65,15 @@ def sysctls() -> dict[str, str]:
     return values
 
 
+def enabled_links(root: str = "/etc/systemd/system") -> list[str]:
+    links = []
+    for base, _dirs, names in os.walk(root):
+        if base.endswith((".wants", ".requires")):
+            links += ["%s/%s -> %s" % (os.path.relpath(base, root), n, os.readlink(os.path.join(base, n)))
+                      for n in names if os.path.islink(os.path.join(base, n))]
+    return sorted(links)
+
+
 def files() -> dict[str, str]:
     found = {}
     for root in FILE_ROOTS:
@@ -106,9 +115,9 @@ def main() -> None:
         "sysctls": sysctls(),
         "units_active": sorted(out(["systemctl", "list-units", "--state=active", "--plain", "--no-legend",
                                     "--type=service,socket,timer"]).split("\n")),
-        # From the unit files on disk (--root: no D-Bus call a busy systemd could time out).
-        "units_enabled": sorted(out(["systemctl", "--root=/", "list-unit-files", "--state=enabled", "--plain",
-                                     "--no-legend"]).split("\n")),
+        # What `systemctl enable` writes: the .wants/.requires links under /etc/systemd/system, read
+        # from disk (`systemctl --root=/ list-unit-files` reads every unit file: 24 s on a busy guest).
+        "units_enabled": enabled_links(),
         "files": files(),
     }
     print(json.dumps(snap, sort_keys=True))

@@ -50,6 +50,7 @@ systemd units of the machine (``lab-<name>.service``), started at every boot.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import hashlib
 import importlib.util
@@ -760,11 +761,14 @@ def prune_machines() -> list[str]:
 def snapshot(d: Path) -> dict[str, Any]:
     state = load_state(d)
     script = (uml.LAB_DIR / "machine_snapshot.py").read_text()
-    out = {}
-    for h in state["hosts"]:
-        proc = ssh(d, h["name"], "python3 -", input=script, timeout=120)
-        out[h["name"]] = json.loads(proc.stdout)
-    return out
+
+    def one(name: str) -> dict[str, Any]:
+        return json.loads(ssh(d, name, "python3 -", input=script, timeout=120).stdout)
+
+    # Every machine at once: each waits mostly on its own guest, and a snapshot is read-only.
+    names = [h["name"] for h in state["hosts"]]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
+        return dict(zip(names, pool.map(one, names)))
 
 
 def compare(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -86,7 +86,10 @@ def plan(want: t.Sequence[dict], have: t.Sequence[dict], state: str = "merged",
     have_by_key = {service_key(s): s for s in have}
     ops: list[dict] = []
     if state == "deleted":
-        targets = have if not want else [have_by_key[service_key(w)] for w in want if service_key(w) in have_by_key]
+        # No list: every owned service, and only those (another owner's stay). A listed service
+        # that is not owned is an error: the task asked for what it may not do.
+        targets = [s for s in have if owns(s)] if not want else [
+            have_by_key[service_key(w)] for w in want if service_key(w) in have_by_key]
         for svc in targets:
             if not owns(svc):
                 raise PlanError(service_label(svc), "is outside what this task owns; refusing to delete it")

@@ -101,6 +101,12 @@ def test_deleted_refuses_unowned_service():
         plan(table(WEB), table(WEB), "deleted", lambda svc: False)
 
 
+def test_deleted_with_no_list_removes_the_owned_services_only():
+    # director_state: absent next to keepalived's (or an operator's) services.
+    ops = plan([], table(WEB, DNS), "deleted", lambda svc: svc["protocol"] == "udp")
+    assert [(op["action"], op["service"]["port"]) for op in ops] == [("del_service", 53)]
+
+
 def test_make_before_break_order():
     have = table(WEB)
     want = table({"address": "10.0.0.2", "port": 80, "real_servers": [{"address": "10.0.1.5"}]},

@@ -13,12 +13,11 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.ansible import ansible_env
+from tests.support.ansible import ansible_playbook
 
 pytestmark = pytest.mark.lab
 
@@ -44,15 +43,11 @@ def play(tmp_path: Path, state: str, check: bool = False) -> tuple[int, str]:
     variables = {"director_state": state, "director_forwarding": "nat", "director_manage_packages": False,
                  "director_interface": "eth0", "director_private_interface": "eth1", "director_drain_timeout": 0,
                  "director_masquerade_sources": ["172.16.0.0/24"], "director_services": SERVICES}
-    (tmp_path / "vars.json").write_text(json.dumps(variables))
-    (tmp_path / "site.yml").write_text("---\n- name: Director\n  hosts: localhost\n  connection: local\n"
-                                       "  gather_facts: false\n  vars_files: [vars.json]\n"
-                                       "  roles:\n    - role: lvs.ipvs.director\n")
-    argv = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", str(tmp_path / "site.yml")]
-    if check:
-        argv += ["--check", "--diff"]
-    res = subprocess.run(argv, capture_output=True, text=True, env=ansible_env(), timeout=600, check=False)
-    return res.returncode, res.stdout + res.stderr
+    site = tmp_path / "site.yml"
+    site.write_text("---\n- name: Director\n  hosts: localhost\n  connection: local\n  gather_facts: false\n"
+                    "  roles:\n    - role: lvs.ipvs.director\n")
+    run = ansible_playbook(site, variables, *(["--check", "--diff"] if check else []))
+    return run.rc, run.output
 
 
 def changed(output: str) -> int:

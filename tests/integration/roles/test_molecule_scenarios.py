@@ -35,7 +35,7 @@ SCENARIOS = ("nat", "dr", "tun", "fullnat")
 # A topology shares the 2 CPUs with the other lab lane: its guests run on one of them.
 TIMEOUT = 1500
 HA_TIMEOUT = 2000
-HA_CYCLES = 10  # failovers per verify (molecule/ha/verify.yml); verify runs before and after the reboot
+HA_CYCLES = (10, 3)  # failovers of each verify (molecule/ha/verify.yml): before and after the reboot
 
 
 def _section(log: str, scenario: str, action: str, nth: int = 0) -> str:
@@ -166,7 +166,7 @@ def test_molecule_ha(lab_share: Path):
               % (n, failover["cycles"], failover["moved_median_s"], failover["moved_max_s"], failover["outage_median_s"],
                  failover["outage_max_s"], failover["both_held_vip"] or "never",
                  figures["sync_daemon"]["answer_after_failover"], figures["seconds"]))
-        assert failover["cycles"] == HA_CYCLES and failover["moved_max_s"] <= 3.5 and not failover["both_held_vip"]
+        assert failover["cycles"] == HA_CYCLES[n - 1] and failover["moved_max_s"] <= 3.5 and not failover["both_held_vip"]
     print("molecule test -s ha: %.0f s; %s; check predicted %d changed tasks, converge made %d"
           % (elapsed, boot_figures(log, "ha", {"dir1", "dir2", "rs1", "rs2", "rs3"}), len(predicted), len(made)))
 

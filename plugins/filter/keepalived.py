@@ -72,6 +72,13 @@ def keepalived_config(hostvars: t.Any, hosts: t.Iterable[str], host: str) -> dic
         raise AnsibleFilterError("keepalived settings of %s:\n%s" % (host, "\n".join(exc.problems))) from None
 
 
+def keepalived_drain(config: t.Any, live: t.Any) -> dict[str, t.Any]:
+    """The real servers leaving this director's keepalived pool and the virtual servers that drain them."""
+    if not isinstance(config, t.Mapping) or "virtual_servers" not in config:
+        raise AnsibleFilterError("keepalived_drain takes the settings of lvs.ipvs.keepalived_config as input")
+    return preflight.draining(config, live)
+
+
 class FilterModule:
     """keepalived role filters."""
 
@@ -79,4 +86,5 @@ class FilterModule:
         return {
             "keepalived_preflight": keepalived_preflight,
             "keepalived_config": keepalived_config,
+            "keepalived_drain": keepalived_drain,
         }

@@ -30,6 +30,7 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs_model import (
     normalize_real_server,
     normalize_service,
     real_server_key,
+    real_server_label,
     service_key,
     service_label,
 )
@@ -1290,3 +1291,44 @@ def resolve(records: t.Mapping[str, t.Mapping[str, t.Any]], host: str) -> dict[s
         "kernel_modules": sorted({n["module"] for n in kernel_needs(cfg) if "module" in n}),
         "secrets": secrets,
     }
+
+
+def draining(cfg: t.Mapping[str, t.Any], live: t.Any) -> dict[str, t.Any]:
+    """Real servers that leave keepalived's pool, and the virtual servers that drain them.
+
+    ``cfg`` is what :func:`resolve` returned for this director, ``live`` the ``services`` of
+    lvs.ipvs.ipvs_info (with stats). A real server *leaves* when the kernel has it under one of
+    ``cfg``'s virtual servers and ``cfg`` no longer lists it. Rendered with the returned
+    ``virtual_servers`` (each leaving TCP/SCTP real server kept at weight 0, no checks),
+    keepalived stops sending it new connections and keeps its live ones; the configuration
+    without it then removes it. UDP real servers are removed at once, as lvs.ipvs.ipvs_table
+    does. ``busy`` names those still at a weight above 0 or with connections.
+    """
+    by_key: dict[tuple, t.Mapping[str, t.Any]] = {}
+    for svc in live if isinstance(live, list) else []:
+        try:
+            by_key[service_key(svc)] = svc
+        except (KeyError, TypeError):
+            continue
+    leaving: list[dict[str, t.Any]] = []
+    virtual_servers = []
+    for vs in cfg.get("virtual_servers") or []:
+        svc = vs["service"]
+        have = by_key.get(service_key(svc)) or {}
+        wanted = {real_server_key(rs["model"]) for rs in vs["real_servers"]}
+        kept = []
+        for rs in have.get("real_servers") or []:
+            if real_server_key(rs) in wanted:
+                continue
+            conns = int(rs.get("active_connections") or 0) + int(rs.get("inactive_connections") or 0)
+            udp = svc["protocol"] == "udp"
+            leaving.append({"service": vs["label"], "real_server": real_server_label(rs), "weight": rs.get("weight"),
+                            "connections": conns, "drained": not udp,
+                            "busy": not udp and (rs.get("weight") != 0 or conns > 0)})
+            if not udp:
+                kept.append({"model": rs, "head": _rs_head(rs, svc), "weight": 0, "lvs_method": _lvs_method(rs),
+                             "uthreshold": 0, "lthreshold": 0, "options": [], "notify_up": None,
+                             "notify_down": None, "inhibit_on_failure": None, "checks": []})
+        virtual_servers.append(dict(vs, real_servers=list(vs["real_servers"]) + kept) if kept else vs)
+    return {"leaving": leaving, "busy": ["%s %s" % (x["service"], x["real_server"]) for x in leaving if x["busy"]],
+            "drain": any(x["drained"] for x in leaving), "virtual_servers": virtual_servers}

@@ -35,7 +35,7 @@ SCENARIOS = ("nat", "dr", "tun", "fullnat")
 # A topology shares the 2 CPUs with the other lab lane: its guests run on one of them.
 TIMEOUT = 1500
 HA_TIMEOUT = 2000
-HA_CYCLES = (10, 3)  # failovers of each verify (molecule/ha/verify.yml): before and after the reboot
+HA_CYCLES = (10, 2)  # failovers of each verify (molecule/ha/verify.yml): before and after the reboot
 
 
 def _section(log: str, scenario: str, action: str, nth: int = 0) -> str:

@@ -32,6 +32,9 @@ NODEID_PROPERTY = "lab_nodeid"
 JUNIT_NAME = "junit.xml"
 SESSIONS_DIR = uml.STATE_DIR / "pytest"
 DURATIONS_FILE = uml.STATE_DIR / "durations.json"
+# Durations measured in a CI run, committed: a fresh clone plans its lanes with them (the longest
+# jobs first) instead of a guess per test; this checkout's own last run overrides them.
+SEED_DURATIONS_FILE = Path(__file__).with_name("durations.json")
 MACHINES_GUESS_S = 400.0  # a machines test's weight when no earlier run measured it
 KEEP_FAILED_SESSIONS = 3
 
@@ -516,16 +519,24 @@ def _job_name(key: str) -> str:
     return safe[-100:].lstrip("-_.") or "job"
 
 
-def _load_durations() -> dict[str, float]:
+def _read_durations(path: Path) -> dict[str, float]:
     try:
-        data = json.loads(DURATIONS_FILE.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    try:
+        return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (TypeError, ValueError):
+        return {}
+
+
+def _load_durations() -> dict[str, float]:
+    """The committed seed, overridden by this checkout's last runs."""
+    return {**_read_durations(SEED_DURATIONS_FILE), **_read_durations(DURATIONS_FILE)}
 
 
 def _save_durations(jobs: list[Job]) -> None:
-    data = _load_durations()
+    data = _read_durations(DURATIONS_FILE)
     for job in jobs:
         for nodeid, out in job.outcomes.items():
             data[nodeid] = round(out.duration, 3)

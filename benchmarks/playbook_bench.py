@@ -17,10 +17,12 @@ without it". Measured side by side, in rotation within each run:
     ipvsadm-save text): converge from empty, no-op,
     one weight change, no-op with ``return_tables: true`` (the old result size), a weight change
     with ``--diff``;
-  * the table as a vars file: the playbook that only loads it and prints its length, and a
-    no-op with ``config: "{{ table }}"``;
-  * a profile of the parts, in-process: YAML load (Ansible's loader: C parser or not, vs plain
-    libyaml), templating the 4 MB argument, argument JSON size, module start-up, reading and
+  * the table as a vars file, YAML and JSON (ansible-core reads a file that parses as JSON with
+    the JSON decoder, YAML through its tagging constructor): the playbook that only loads it and
+    prints its length, and a no-op with ``config: "{{ table }}"``;
+  * a profile of the parts, in-process: vars-file load as ansible-playbook does it (DataLoader:
+    YAML, JSON; plain libyaml for scale), templating ``{{ table }}`` (a trusted template, fully
+    rendered), argument JSON size, module start-up, reading and
     validating src, dump, plan, apply, result size (default vs return_tables).
 
 Targets (issue #12), checked at every size; the script prints figures and ratios and exits
@@ -153,32 +155,27 @@ def worker(path: str, weight_path: str) -> None:
     print(json.dumps(out))
 
 
-def controller_profile(vars_path: Path) -> dict:
-    """YAML load and templating of the vars file, as ansible-playbook does them (in-process)."""
+def controller_profile(vars_path: Path, vars_json: Path) -> dict:
+    """The vars file loaded and templated as ansible-playbook does it (in-process)."""
     import yaml
-    from ansible._internal._yaml._loader import AnsibleLoader  # the loader ansible-playbook uses for vars files
     from ansible.module_utils.common.yaml import HAS_LIBYAML
     from ansible.parsing.dataloader import DataLoader
-    from ansible.template import Templar
+    from ansible.template import Templar, trust_as_template
 
-    text = vars_path.read_text()
     out: dict = {"libyaml (C parser) in use by ansible-core": HAS_LIBYAML}
+    data = None
+    for kind, path in (("YAML", vars_path), ("JSON", vars_json)):
+        t0 = time.perf_counter()
+        data = DataLoader().load_from_file(str(path), cache="none")
+        out["vars file load, ansible-core DataLoader, %s" % kind] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    data = yaml.load(text, Loader=AnsibleLoader)  # nosec B506 - Ansible's safe loader
-    out["YAML load, ansible-core loader"] = time.perf_counter() - t0
+    yaml.load(vars_path.read_text(), Loader=yaml.CSafeLoader)  # nosec B506
+    out["(YAML load, plain libyaml CSafeLoader, for scale)"] = time.perf_counter() - t0
+    # A template string from a playbook is trusted; an untrusted one would come back unrendered.
     t0 = time.perf_counter()
-    yaml.load(text, Loader=yaml.CSafeLoader)  # nosec B506
-    out["YAML load, plain libyaml CSafeLoader"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    json.loads(json.dumps(yaml.load(text, Loader=yaml.CSafeLoader)))  # nosec B506
-    out["(JSON load of the same, for scale)"] = time.perf_counter() - t0
-    loader = DataLoader()
-    t0 = time.perf_counter()
-    templated = Templar(loader=loader, variables=data).template("{{ table }}")
-    out["templating config: '{{ table }}'"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    args = json.dumps({"ANSIBLE_MODULE_ARGS": {"config": list(templated)}})
-    out["argument JSON encode"] = time.perf_counter() - t0
+    templated = Templar(loader=DataLoader(), variables=data).template(trust_as_template("{{ table }}"))
+    args = json.dumps({"ANSIBLE_MODULE_ARGS": {"config": templated}})
+    out["templating config: '{{ table }}' + argument JSON encode"] = time.perf_counter() - t0
     out["argument size (bytes), config"] = len(args)
     return out
 
@@ -203,6 +200,8 @@ def measure(services: int, work: Path) -> tuple[dict, dict, dict]:
     weight.write_text(json.dumps(table(services, weight_at=services // 2)))
     vars_path = work / ("vars-%d.yml" % services)
     vars_path.write_text(yaml.safe_dump({"table": config}, default_flow_style=None, sort_keys=False))
+    vars_json = work / ("vars-%d.json" % services)
+    vars_json.write_text(json.dumps({"table": config}))
     rules = work / "files" / ("rules-%d.txt" % services)
     rules.write_text(render_restore(normalize_table(config)))
     mid = config[services // 2]
@@ -220,7 +219,8 @@ def measure(services: int, work: Path) -> tuple[dict, dict, dict]:
         fig.setdefault(key, []).append(value)
 
     empty = play(work, "empty", [])
-    base_vars = play(work, "vars-only-%d" % services, [{"ansible.builtin.debug": {"msg": "{{ table | length }}"}}], [str(vars_path)])
+    base_vars = {kind: play(work, "vars-only-%s-%d" % (kind, services), [{"ansible.builtin.debug": {"msg": "{{ table | length }}"}}],
+                            [str(path)]) for kind, path in (("YAML", vars_path), ("JSON", vars_json))}
     base_debug = play(work, "debug", [{"ansible.builtin.debug": {"msg": "1000"}}])
     profile: dict = {}
     for run in range(RUNS):
@@ -265,12 +265,16 @@ def measure(services: int, work: Path) -> tuple[dict, dict, dict]:
                     profile["read+validate src, %s (process)" % label] = time.perf_counter() - t0
             if VARS and run == 0:
                 problems: dict = {}
-                optional("playbook loading the vars file (prints its length)", lambda: playbook(base_vars), fig, problems)
                 add("playbook with one debug task", playbook(base_debug))
-                noop_vars = play(work, "noop-vars-%d" % services,
-                                 [{"lvs.ipvs.ipvs_table": {"config": "{{ table }}", "state": "overridden", "namespace": ns.name}}],
-                                 [str(vars_path)])
-                optional("task no-op (config from the vars file)", lambda: playbook(noop_vars), fig, problems)
+                # JSON first: the YAML ones may be killed for memory (a 3 GB guest at 1,000 x 10 was).
+                for kind, path in (("JSON", vars_json), ("YAML", vars_path)):
+                    optional("playbook loading the %s vars file (prints its length)" % kind,
+                             lambda kind=kind: playbook(base_vars[kind]), fig, problems)
+                    noop_vars = play(work, "noop-vars-%s-%d" % (kind, services),
+                                     [{"lvs.ipvs.ipvs_table": {"config": "{{ table }}", "state": "overridden", "namespace": ns.name}}],
+                                     [str(path)])
+                    optional("task no-op (config from the %s vars file)" % kind, lambda noop_vars=noop_vars: playbook(noop_vars),
+                             fig, problems)
                 profile.update({"FAILED: " + k: v for k, v in problems.items()})
         add("playbook without task", playbook(empty))
     for name, code in (("python -c pass", "pass"),
@@ -279,7 +283,7 @@ def measure(services: int, work: Path) -> tuple[dict, dict, dict]:
         subprocess.run([PYTHON, "-c", code], env=env(), check=True, timeout=120)
         profile["start-up: " + name] = time.perf_counter() - t0
     if VARS:
-        profile.update(controller_profile(vars_path))
+        profile.update(controller_profile(vars_path, vars_json))
     figures = {k: med(v) for k, v in fig.items()}
     return figures, profile, dict(fig)
 
@@ -321,9 +325,12 @@ def report(measured: dict) -> int:
             task = value - base if key.startswith("task") else None
             figures["cost: " + key] = task if task is not None else value
             print("  %-52s %9.2f %9s" % (key, value, "%.2f" % task if task is not None else ""))
-        if "playbook loading the vars file (prints its length)" in figures and "playbook with one debug task" in figures:
-            figures["cost: loading the vars file"] = figures["playbook loading the vars file (prints its length)"] - figures["playbook with one debug task"]
-            print("  %-52s %9s %9.2f" % ("  = loading + templating the vars file", "", figures["cost: loading the vars file"]))
+        for kind in ("JSON", "YAML"):
+            key = "playbook loading the %s vars file (prints its length)" % kind
+            if key in figures and "playbook with one debug task" in figures:
+                figures["cost: loading the %s vars file" % kind] = figures[key] - figures["playbook with one debug task"]
+                print("  %-52s %9s %9.2f" % ("  = loading + templating the %s vars file" % kind, "",
+                                             figures["cost: loading the %s vars file" % kind]))
         print("  profile:")
         for key, value in profile.items():
             print("    %-58s %s" % (key, ("%.3f s" % value) if isinstance(value, float) else value))

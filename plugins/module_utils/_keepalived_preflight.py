@@ -1316,12 +1316,12 @@ def draining(cfg: t.Mapping[str, t.Any], live: t.Any) -> dict[str, t.Any]:
         svc = vs["service"]
         have = by_key.get(service_key(svc)) or {}
         wanted = {real_server_key(rs["model"]) for rs in vs["real_servers"]}
+        udp = svc["protocol"] == "udp"
         kept = []
         for rs in have.get("real_servers") or []:
             if real_server_key(rs) in wanted:
                 continue
             conns = int(rs.get("active_connections") or 0) + int(rs.get("inactive_connections") or 0)
-            udp = svc["protocol"] == "udp"
             leaving.append({"service": vs["label"], "real_server": real_server_label(rs), "weight": rs.get("weight"),
                             "connections": conns, "drained": not udp,
                             "busy": not udp and (rs.get("weight") != 0 or conns > 0)})
